@@ -1,0 +1,30 @@
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+#include "compiler/conformance.h"
+#include "server/cli/commands.h"
+
+namespace govmesh::cli {
+
+void addCedarTest(CLI::App& app, int& exitCode) {
+  struct Args {
+    std::vector<std::string> paths;
+    std::string engine = "reference";
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("cedar-test", "Run Cedar integration tests (a test .json, a folder, or a corpus .tar.gz)");
+  cmd->add_option("paths", args->paths, "Test files, folders or .tar.gz corpora")->required();
+  cmd->add_option("--engine", args->engine, "Evaluator to check: reference")->check(CLI::IsMember({"reference"}));
+  cmd->callback([args, &exitCode] {
+    auto start = std::chrono::steady_clock::now();
+    cedar::ConformanceReport r = cedar::runConformance(args->paths, cedar::referenceAuthorizer, std::cout);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::cout << "engine " << args->engine << ": " << r.tests << " tests (" << r.testsNotLoaded << " did not load), "
+              << (r.passed + r.failed) << " requests in " << secs << " s\n";
+    std::cout << r.passed << " passed, " << r.failed << " failed\n";
+    exitCode = r.failed == 0 ? 0 : 1;
+  });
+}
+
+}  // namespace govmesh::cli

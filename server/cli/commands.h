@@ -1,0 +1,18 @@
+// Subcommands of the govmesh CLI. Each `add*` registers its options on `app` and returns the
+// subcommand; the command runs from its callback and sets `exitCode`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace govmesh::cli {
+
+/// `govmesh authorize`: one request against policy, entity and schema files, like `cedar authorize`.
+void addAuthorize(CLI::App& app, int& exitCode);
+/// `govmesh cedar-test`: Cedar integration tests; ends with "N passed, M failed".
+void addCedarTest(CLI::App& app, int& exitCode);
+/// `govmesh demo`: the main job on built-in example governance data.
+void addDemo(CLI::App& app, int& exitCode);
+/// `govmesh gen-tests`: seeded random Cedar tests in the integration-test format.
+void addGenTests(CLI::App& app, int& exitCode);
+
+}  // namespace govmesh::cli

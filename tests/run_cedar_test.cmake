@@ -1,0 +1,18 @@
+# Runs `govmesh cedar-test DATA`; the shared test data must be there (CI lays it beside the
+# checkout), so its absence is a failure, not a skip.
+if(NOT EXISTS "${DATA}")
+  message(FATAL_ERROR "shared test data not found: ${DATA} (expected ../shared/testdata beside the checkout)")
+endif()
+execute_process(COMMAND "${GOVMESH}" cedar-test "${DATA}" RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(LENGTH "${out}" len)
+if(len GREATER 20000)
+  string(SUBSTRING "${out}" 0 20000 head)
+  message("${head}\n... (output cut)")
+  string(REGEX MATCH "[^\n]*passed, [0-9]+ failed" tail "${out}")
+  message("${tail}")
+else()
+  message("${out}")
+endif()
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cedar-test failed (exit ${rc}) ${err}")
+endif()
