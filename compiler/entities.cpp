@@ -47,7 +47,9 @@ Value readExtension(const json& j, const std::string& where) {
   } else {
     fail(where, "extension value for `" + fn + "` has no \"arg\"");
   }
-  if (!isExtensionFunction(fn)) fail(where, "unknown extension function `" + fn + "`");
+  // Cedar writes values it cannot express with one constructor as a method call, e.g. a
+  // datetime outside 0000-9999 as {"fn": "offset", "args": [datetime, duration]}.
+  if (!isExtensionFunction(fn) && !isExtensionMethod(fn)) fail(where, "unknown extension function `" + fn + "`");
   ExtResult r = callExtension(fn, args);
   if (!r.value) fail(where, "invalid extension value: " + r.error);
   return *r.value;

@@ -14,6 +14,10 @@
 namespace govmesh::cedar {
 namespace {
 
+// 128-bit integers (a GCC/Clang extension) hold every intermediate of the 64-bit arithmetic below.
+__extension__ using U128 = unsigned __int128;
+__extension__ using I128 = __int128;
+
 constexpr int64_t kMsPerSecond = 1000;
 constexpr int64_t kMsPerMinute = 60 * kMsPerSecond;
 constexpr int64_t kMsPerHour = 60 * kMsPerMinute;
@@ -21,7 +25,7 @@ constexpr int64_t kMsPerDay = 24 * kMsPerHour;
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kInt64Min = std::numeric_limits<int64_t>::min();
 // |INT64_MIN|: the largest magnitude a negative int64 may have.
-constexpr unsigned __int128 kNegLimit = static_cast<unsigned __int128>(kInt64Max) + 1;
+constexpr U128 kNegLimit = static_cast<U128>(kInt64Max) + 1;
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -34,8 +38,8 @@ int hexValue(char c) {
 
 /// Accumulates a run of ASCII digits into `out`, saturating just above `cap` so that arbitrarily
 /// long inputs cannot wrap around. Returns false when the value exceeds `cap`.
-bool digitsToValue(std::string_view digits, unsigned __int128 cap, unsigned __int128& out) {
-  unsigned __int128 v = 0;
+bool digitsToValue(std::string_view digits, U128 cap, U128& out) {
+  U128 v = 0;
   for (char c : digits) {
     v = v * 10 + static_cast<unsigned>(c - '0');
     if (v > cap) return false;
@@ -85,10 +89,11 @@ std::optional<Decimal> parseDecimalImpl(std::string_view s, std::string* err) {
     setError(err, "`" + std::string(s) + "` is not a well-formed decimal value");
     return std::nullopt;
   }
-  // The integer part alone must fit (Cedar parses it as an i64 before scaling).
-  unsigned __int128 intPart = 0;
-  if (!digitsToValue(s.substr(intStart, intEnd - intStart), kNegLimit, intPart) ||
-      (!neg && intPart > static_cast<unsigned __int128>(kInt64Max))) {
+  // Cedar scales the integer part by 10^4 in i64 before it looks at the fraction, so that
+  // overflow is reported ahead of "too many digits".
+  const U128 limit = neg ? kNegLimit : static_cast<U128>(kInt64Max);
+  U128 intPart = 0;
+  if (!digitsToValue(s.substr(intStart, intEnd - intStart), kNegLimit, intPart) || intPart * 10000 > limit) {
     setError(err, "overflow when converting to decimal");
     return std::nullopt;
   }
@@ -97,16 +102,16 @@ std::optional<Decimal> parseDecimalImpl(std::string_view s, std::string* err) {
     setError(err, "too many digits after the decimal in `" + std::string(s) + "`");
     return std::nullopt;
   }
-  unsigned __int128 frac = 0;
+  U128 frac = 0;
   digitsToValue(s.substr(fracStart), 10000, frac);
   for (size_t k = fracLen; k < 4; ++k) frac *= 10;
   // The sign comes from the '-' (not from the integer part), so "-0.5" is negative.
-  unsigned __int128 mag = intPart * 10000 + frac;
-  if (mag > (neg ? kNegLimit : static_cast<unsigned __int128>(kInt64Max))) {
+  U128 mag = intPart * 10000 + frac;
+  if (mag > limit) {
     setError(err, "overflow when converting to decimal");
     return std::nullopt;
   }
-  int64_t v = neg ? static_cast<int64_t>(-static_cast<__int128>(mag)) : static_cast<int64_t>(mag);
+  int64_t v = neg ? static_cast<int64_t>(-static_cast<I128>(mag)) : static_cast<int64_t>(mag);
   return Decimal{v};
 }
 
@@ -260,8 +265,8 @@ std::optional<IpAddr> parseIpImpl(std::string_view s, std::string* err) {
 }
 
 /// The address as an unsigned number (IPv4 in the low 32 bits).
-unsigned __int128 addrBits(const IpAddr& a) {
-  unsigned __int128 v = 0;
+U128 addrBits(const IpAddr& a) {
+  U128 v = 0;
   const int n = a.v6 ? 16 : 4;
   for (int i = 0; i < n; ++i) v = (v << 8) | a.bytes[i];
   return v;
@@ -272,14 +277,14 @@ unsigned __int128 addrBits(const IpAddr& a) {
 bool ipInRange(const IpAddr& child, const IpAddr& parent) {
   if (child.v6 != parent.v6) return false;
   const unsigned width = child.v6 ? 128 : 32;
-  const unsigned __int128 all = child.v6 ? ~static_cast<unsigned __int128>(0) : 0xffffffffu;
-  auto hostMask = [&](unsigned prefix) -> unsigned __int128 {
+  const U128 all = child.v6 ? ~static_cast<U128>(0) : 0xffffffffu;
+  auto hostMask = [&](unsigned prefix) -> U128 {
     return prefix >= width ? 0 : (all >> prefix);
   };
   auto netMask = [&](unsigned prefix) { return all & ~hostMask(prefix); };
-  const unsigned __int128 c = addrBits(child), p = addrBits(parent);
-  const unsigned __int128 childLo = c & netMask(child.prefix), childHi = c | hostMask(child.prefix);
-  const unsigned __int128 parentLo = p & netMask(parent.prefix), parentHi = p | hostMask(parent.prefix);
+  const U128 c = addrBits(child), p = addrBits(parent);
+  const U128 childLo = c & netMask(child.prefix), childHi = c | hostMask(child.prefix);
+  const U128 parentLo = p & netMask(parent.prefix), parentHi = p | hostMask(parent.prefix);
   return parentLo <= childLo && childHi <= parentHi;
 }
 
@@ -307,6 +312,13 @@ int daysInMonth(int64_t y, int m) {
 }
 
 int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+
+/// a mod b in [0, b) for b > 0. Computed from the remainder, because floorDiv(a, b) * b can
+/// overflow near INT64_MIN.
+int64_t floorMod(int64_t a, int64_t b) {
+  const int64_t r = a % b;
+  return r < 0 ? r + b : r;
+}
 
 /// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
 int64_t daysFromCivil(int64_t y, int m, int d) {
@@ -356,12 +368,11 @@ std::optional<Datetime> parseDatetimeImpl(std::string_view s, std::string* err) 
   // Rest: (.SSS)? then Z or (+|-)hhmm, then the end.
   std::string_view rest = s.substr(19);
   int millis = 0;
-  bool restOk = false;
   if (!rest.empty() && rest[0] == '.') {
     millis = fixedDigits(rest, 1, 3);
     rest = millis < 0 ? std::string_view{} : rest.substr(4);  // empty fails the match below
   }
-  bool hasOffset = false, positive = true;
+  bool restOk = false, hasOffset = false, positive = true;
   int offH = 0, offM = 0;
   if (rest == "Z") {
     restOk = true;
@@ -410,7 +421,7 @@ std::optional<Duration> parseDurationImpl(std::string_view s, std::string* err) 
   };
   static constexpr Unit kUnits[] = {{"d", kMsPerDay}, {"h", kMsPerHour}, {"m", kMsPerMinute}, {"s", kMsPerSecond}, {"ms", 1}};
   size_t nextUnit = 0;
-  unsigned __int128 total = 0;
+  U128 total = 0;
   bool overflow = false;
   while (pos < s.size()) {
     size_t start = pos;
@@ -430,7 +441,7 @@ std::optional<Duration> parseDurationImpl(std::string_view s, std::string* err) 
     nextUnit = u + 1;
     // Cedar reads each quantity as a u64 and combines them with checked i64 arithmetic; the
     // result is exact when it fits and an overflow error otherwise.
-    unsigned __int128 q = 0;
+    U128 q = 0;
     if (!digitsToValue(digits, std::numeric_limits<uint64_t>::max(), q)) {
       overflow = true;
       continue;  // keep scanning: a malformed tail is still a pattern error
@@ -440,23 +451,23 @@ std::optional<Duration> parseDurationImpl(std::string_view s, std::string* err) 
       if (total > kNegLimit) overflow = true;
     }
   }
-  if (overflow || total > (neg ? kNegLimit : static_cast<unsigned __int128>(kInt64Max))) {
+  if (overflow || total > (neg ? kNegLimit : static_cast<U128>(kInt64Max))) {
     setError(err, "Duration overflows internal representation");
     return std::nullopt;
   }
-  return Duration{neg ? static_cast<int64_t>(-static_cast<__int128>(total)) : static_cast<int64_t>(total)};
+  return Duration{neg ? static_cast<int64_t>(-static_cast<I128>(total)) : static_cast<int64_t>(total)};
 }
 
 /// Floor of the datetime to midnight; nullopt when that falls below INT64_MIN.
 std::optional<Datetime> toDate(Datetime d) {
   const int64_t days = floorDiv(d.ms, kMsPerDay);
-  __int128 v = static_cast<__int128>(days) * kMsPerDay;
+  I128 v = static_cast<I128>(days) * kMsPerDay;
   if (v < kInt64Min) return std::nullopt;
   return Datetime{static_cast<int64_t>(v)};
 }
 
 /// Milliseconds since the last midnight (always 0 <= result < one day).
-Duration toTime(Datetime d) { return Duration{d.ms - floorDiv(d.ms, kMsPerDay) * kMsPerDay}; }
+Duration toTime(Datetime d) { return Duration{floorMod(d.ms, kMsPerDay)}; }
 
 /// How Cedar writes a computed datetime in messages.
 std::string datetimeOffsetExpr(Datetime d) {
@@ -691,7 +702,7 @@ std::string toString(const IpAddr& a) {
 
 std::string toString(Datetime d) {
   const int64_t days = floorDiv(d.ms, kMsPerDay);
-  int64_t msOfDay = d.ms - days * kMsPerDay;
+  const int64_t msOfDay = floorMod(d.ms, kMsPerDay);
   int64_t y;
   int m, day;
   civilFromDays(days, y, m, day);

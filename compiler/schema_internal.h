@@ -20,7 +20,8 @@ namespace govmesh::cedar::schema_internal {
 /// for values) a JSON-pointer-like path such as "/NS/entityTypes/User/shape".
 struct Origin {
   SourceLoc loc;
-  std::string jsonPath;
+  std::string jsonPath;  // a JSON pointer ("" is the whole document); used when isJson
+  bool isJson = false;
 };
 
 /// Throws InputError for `origin` in `file`, appending the JSON path when there is one.

@@ -23,7 +23,9 @@ void addCedarTest(CLI::App& app, int& exitCode) {
     std::cout << "engine " << args->engine << ": " << r.tests << " tests (" << r.testsNotLoaded << " did not load), "
               << (r.passed + r.failed) << " requests in " << secs << " s\n";
     std::cout << r.passed << " passed, " << r.failed << " failed\n";
-    exitCode = r.failed == 0 ? 0 : 1;
+    // Finding no test at all is a failure too: a run that checked nothing must not pass.
+    if (r.tests == 0) std::cerr << "error: no integration tests found in the given paths\n";
+    exitCode = (r.failed == 0 && r.tests > 0) ? 0 : 1;
   });
 }
 
