@@ -38,7 +38,7 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE_FIXTURE(Fixture, "boolean operators short-circuit and type-check") {
-  CHECK(isTrue("false && (1 + \"x\" == 2) == false"));
+  CHECK(isTrue("(false && (1 + \"x\" == 2)) == false"));
   CHECK(isTrue("true || principal.nope"));
   CHECK(errors("true && 1"));
   CHECK(errors("1 && false"));
