@@ -139,3 +139,9 @@ struct PolicySet {
 };
 
 }  // namespace govmesh::cedar
+
+namespace govmesh::cedar {
+/// Renders an expression as Cedar text that parses back to an equal expression (fully
+/// parenthesized). Used to key and store derived features of decision tables.
+std::string toCedarText(const Expr& e);
+}  // namespace govmesh::cedar

@@ -19,7 +19,9 @@ namespace govmesh::cedar {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-Response referenceAuthorizer(const IntegrationTest& t, const Request& r) { return authorize(t.policies, r, t.entities); }
+std::function<Response(const Request&)> referenceAuthorizer(const IntegrationTest& t) {
+  return [&t](const Request& r) { return authorize(t.policies, r, t.entities); };
+}
 
 namespace {
 
@@ -153,8 +155,17 @@ TestOutcome runOne(const std::string& name, const std::string& text, const FileS
     out.log = "FAIL " + name + ": could not load: " + e.what() + "\n";
     return out;
   }
+  std::function<Response(const Request&)> answer;
+  try {
+    answer = authorize(t);
+  } catch (const std::exception& e) {
+    out.loaded = false;
+    out.failed = t.cases.size();
+    out.log = "FAIL " + name + ": engine could not prepare the test: " + e.what() + "\n";
+    return out;
+  }
   for (const auto& c : t.cases) {
-    Response r = authorize(t, c.request);
+    Response r = answer(c.request);
     std::vector<std::string> reasons = r.reasons, errors;
     std::sort(reasons.begin(), reasons.end());
     for (const auto& e : r.errors) errors.push_back(e.policyId);

@@ -31,12 +31,13 @@ struct IntegrationTest {
   std::vector<Case> cases;
 };
 
-/// Answers one request of a loaded test; the reference evaluator by default. Later engines
-/// (decision tables, SIMD, GPU) plug in here to be checked against the same expectations.
-using TestAuthorizer = std::function<Response(const IntegrationTest&, const Request&)>;
+/// Prepares an engine for one loaded test (e.g. compiles its decision table) and returns the
+/// function that answers its requests. Every engine (reference, decision tables, SIMD, GPU)
+/// plugs in here to be checked against the same expectations.
+using TestAuthorizer = std::function<std::function<Response(const Request&)>(const IntegrationTest&)>;
 
 /// The reference evaluator as a TestAuthorizer.
-Response referenceAuthorizer(const IntegrationTest& t, const Request& r);
+std::function<Response(const Request&)> referenceAuthorizer(const IntegrationTest& t);
 
 /// Totals of a conformance run; `passed` and `failed` count requests.
 struct ConformanceReport {

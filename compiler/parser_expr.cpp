@@ -18,10 +18,14 @@ bool isBuiltinMethod(std::string_view n) {
 
 }  // namespace
 
-Node Parser::mk(ExprKind kind, SourceLoc loc, std::vector<Node> kids) {
+std::shared_ptr<Expr> Parser::newExpr(ExprKind kind, SourceLoc loc) {
   auto e = std::make_shared<Expr>();
   e->kind = kind;
   e->loc = loc;
+  return e;
+}
+
+Node Parser::attach(std::shared_ptr<Expr> e, std::vector<Node> kids) {
   int depth = 0;
   e->kids.reserve(kids.size());
   for (Node& k : kids) {
@@ -29,14 +33,22 @@ Node Parser::mk(ExprKind kind, SourceLoc loc, std::vector<Node> kids) {
     e->kids.push_back(std::move(k.expr));
   }
   if (depth + 1 > kMaxNestingDepth)
-    fail(loc, "expression is nested too deeply (more than " + std::to_string(kMaxNestingDepth) + " levels)");
+    fail(e->loc, "expression is nested too deeply (more than " + std::to_string(kMaxNestingDepth) + " levels)");
   return Node{std::move(e), depth + 1};
 }
 
+Node Parser::mk(ExprKind kind, SourceLoc loc, std::vector<Node> kids) {
+  return attach(newExpr(kind, loc), std::move(kids));
+}
+
+Node Parser::mkNamed(ExprKind kind, SourceLoc loc, std::string name, std::vector<Node> kids) {
+  auto e = newExpr(kind, loc);
+  e->name = std::move(name);
+  return attach(std::move(e), std::move(kids));
+}
+
 Node Parser::literal(Value v, SourceLoc loc) {
-  auto e = std::make_shared<Expr>();
-  e->kind = ExprKind::Literal;
-  e->loc = loc;
+  auto e = newExpr(ExprKind::Literal, loc);
   e->literal = std::move(v);
   return Node{std::move(e), 1};
 }
@@ -46,9 +58,7 @@ Node Parser::toExpr(Operand&& op) {
     case Operand::Kind::Expr:
       return std::move(op.node);
     case Operand::Kind::Var: {
-      auto e = std::make_shared<Expr>();
-      e->kind = ExprKind::Variable;
-      e->loc = op.loc;
+      auto e = newExpr(ExprKind::Variable, op.loc);
       e->var = op.var;
       return Node{std::move(e), 1};
     }
@@ -137,13 +147,9 @@ Node Parser::parseRelation() {
         Node target = lhs;
         Node result;
         for (size_t i = 0; i < path.size(); ++i) {
-          Node has = mk(ExprKind::HasAttr, loc, {target});
-          std::const_pointer_cast<Expr>(has.expr)->name = path[i];
+          Node has = mkNamed(ExprKind::HasAttr, loc, path[i], {target});
           result = i == 0 ? has : mk(ExprKind::And, loc, {std::move(result), std::move(has)});
-          if (i + 1 < path.size()) {
-            target = mk(ExprKind::GetAttr, loc, {std::move(target)});
-            std::const_pointer_cast<Expr>(target.expr)->name = path[i];
-          }
+          if (i + 1 < path.size()) target = mkNamed(ExprKind::GetAttr, loc, path[i], {std::move(target)});
         }
         return result;
       }
@@ -153,15 +159,13 @@ Node Parser::parseRelation() {
         rejectTrailingOperand("a `like` pattern");
         auto elems = unescapeCedarPattern(pat.text);
         if (!elems) fail(pat.loc, "invalid escape sequence in pattern");
-        Node like = mk(ExprKind::Like, loc, {std::move(lhs)});
-        std::const_pointer_cast<Expr>(like.expr)->pattern = std::move(*elems);
-        return like;
+        auto like = newExpr(ExprKind::Like, loc);
+        like->pattern = std::move(*elems);
+        return attach(std::move(like), {std::move(lhs)});
       }
       if (op.text == "is") {
         take();
-        std::string type = parseTypeName();
-        Node is = mk(ExprKind::Is, loc, {lhs});
-        std::const_pointer_cast<Expr>(is.expr)->name = std::move(type);
+        Node is = mkNamed(ExprKind::Is, loc, parseTypeName(), {lhs});
         if (!atWord("in")) return is;
         take();
         Node in = mk(ExprKind::In, loc, {std::move(lhs), parseAdd()});
@@ -199,7 +203,8 @@ Node Parser::parseMult() {
   Node lhs = parseUnary();
   while (at(Tok::Star) || at(Tok::Slash) || at(Tok::Percent)) {
     const Token op = take();
-    if (op.kind != Tok::Star) fail(op.loc, "Cedar does not support division or remainder (`" + std::string(op.kind == Tok::Slash ? "/" : "%") + "`)");
+    if (op.kind != Tok::Star)
+      fail(op.loc, std::string("Cedar does not support `") + (op.kind == Tok::Slash ? "/" : "%") + "`");
     Node rhs = parseUnary();
     lhs = mk(ExprKind::Mul, loc, {std::move(lhs), std::move(rhs)});
   }
@@ -255,9 +260,7 @@ Operand Parser::parsePrimary() {
       if (s.text != "principal" && s.text != "resource") fail(s.loc, "invalid slot `?" + std::string(s.text) + "`");
       if (!allowSlots_)
         fail(s.loc, "template slots are not allowed in policy conditions (found `?" + std::string(s.text) + "`)");
-      auto e = std::make_shared<Expr>();
-      e->kind = ExprKind::Slot;
-      e->loc = s.loc;
+      auto e = newExpr(ExprKind::Slot, s.loc);
       e->slot = s.text == "principal" ? SlotId::Principal : SlotId::Resource;
       op.node = Node{std::move(e), 1};
       return op;
@@ -330,7 +333,8 @@ Operand Parser::parseMember(Operand op) {
   const SourceLoc loc = op.loc;
   Node head;
   if (op.kind == Operand::Kind::Name) {
-    if (!at(Tok::LParen)) fail(peek().loc, "`" + op.name + "` is not a variable; only extension functions can be called on names");
+    if (!at(Tok::LParen))
+      fail(peek().loc, "`" + op.name + "` has no attributes or methods; it is not a variable");
     std::vector<Node> args = parseArgs();
     head = makeFunction(op, std::move(args));
   } else {
@@ -351,16 +355,12 @@ Node Parser::applyAccessor(Node head, SourceLoc loc) {
   if (t.kind == Tok::LBracket) {
     const Token key = expect(Tok::String, "a string literal attribute name inside `[...]`");
     expect(Tok::RBracket, "`]`");
-    Node get = mk(ExprKind::GetAttr, loc, {std::move(head)});
-    std::const_pointer_cast<Expr>(get.expr)->name = decodeString(key);
-    return get;
+    return mkNamed(ExprKind::GetAttr, loc, decodeString(key), {std::move(head)});
   }
   const Token name = expect(Tok::Ident, "an attribute or method name after `.`");
   checkIdent(name);
   if (at(Tok::LParen)) return makeMethod(std::move(head), name, parseArgs());
-  Node get = mk(ExprKind::GetAttr, loc, {std::move(head)});
-  std::const_pointer_cast<Expr>(get.expr)->name = std::string(name.text);
-  return get;
+  return mkNamed(ExprKind::GetAttr, loc, std::string(name.text), {std::move(head)});
 }
 
 std::vector<Node> Parser::parseArgs() {
@@ -390,18 +390,14 @@ Node Parser::makeMethod(Node receiver, const Token& name, std::vector<Node> args
   }
   const SourceLoc loc = receiver.expr->loc;
   args.insert(args.begin(), std::move(receiver));
-  Node m = mk(ExprKind::Method, loc, std::move(args));
-  std::const_pointer_cast<Expr>(m.expr)->name = n;
-  return m;
+  return mkNamed(ExprKind::Method, loc, n, std::move(args));
 }
 
 Node Parser::makeFunction(const Operand& name, std::vector<Node> args) {
   if (!name.qualified && (isBuiltinMethod(name.name) || isExtensionMethod(name.name)))
     fail(name.loc, "`" + name.name + "` is a method, not a function; call it as `x." + name.name + "(...)`");
   if (name.qualified || !isExtensionFunction(name.name)) fail(name.loc, "unknown function `" + name.name + "`");
-  Node c = mk(ExprKind::Call, name.loc, std::move(args));
-  std::const_pointer_cast<Expr>(c.expr)->name = name.name;
-  return c;
+  return mkNamed(ExprKind::Call, name.loc, name.name, std::move(args));
 }
 
 // The right-hand side of `has`: a string literal, or an identifier path `a.b.c` (each part an
@@ -455,9 +451,9 @@ Node Parser::parseRecord(SourceLoc loc) {
     take();
   }
   expect(Tok::RBrace, "`,` or `}`");
-  Node rec = mk(ExprKind::RecordLit, loc, std::move(values));
-  std::const_pointer_cast<Expr>(rec.expr)->fieldNames = std::move(keys);
-  return rec;
+  auto rec = newExpr(ExprKind::RecordLit, loc);
+  rec->fieldNames = std::move(keys);
+  return attach(std::move(rec), std::move(values));
 }
 
 }  // namespace govmesh::cedar::detail

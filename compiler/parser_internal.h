@@ -80,7 +80,11 @@ class Parser {
   void rejectTrailingOperand(std::string_view context);
 
   // Expressions (parser_expr.cpp).
+  std::shared_ptr<Expr> newExpr(ExprKind kind, SourceLoc loc);
+  /// Gives `e` its children and checks the resulting height against kMaxNestingDepth.
+  Node attach(std::shared_ptr<Expr> e, std::vector<Node> kids);
   Node mk(ExprKind kind, SourceLoc loc, std::vector<Node> kids);
+  Node mkNamed(ExprKind kind, SourceLoc loc, std::string name, std::vector<Node> kids);
   Node literal(Value v, SourceLoc loc);
   Node toExpr(Operand&& op);
   Node parseExpr();

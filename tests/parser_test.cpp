@@ -320,7 +320,8 @@ TEST_CASE("parser: string escapes") {
   CHECK_FALSE(unescapeCedarString("\\x80"));
   CHECK_FALSE(unescapeCedarString("\\x4"));
   CHECK_FALSE(unescapeCedarString("\\xg0"));
-  CHECK(unescapeCedarString("\\u{41}\\u{0}\\u{1F600}\\u{10FFFF}") == std::string("A\0\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF", 10));
+  CHECK(unescapeCedarString("\\u{41}\\u{0}\\u{1F600}\\u{10FFFF}") ==
+        std::string("A\0\xF0\x9F\x98\x80\xF4\x8F\xBF\xBF", 10));
   CHECK(unescapeCedarString("\\u{4_1}\\u{00_0041}") == "AA");
   CHECK(unescapeCedarString("\\u{000041}") == "A");
   CHECK_FALSE(unescapeCedarString("\\u{0000041}"));  // more than 6 digits
@@ -468,11 +469,15 @@ TEST_CASE("parser: policies, scopes and annotations") {
 
   CHECK(parsePolicies("", "empty").policies.empty());
   CHECK(parsePolicies("// only a comment", "c").policies.empty());
-  CHECK(parsePolicies("@if(\"x\") @true @__cedar(\"y\") permit(principal, action, resource);", "a").policies.size() == 1);
-  CHECK(parsePolicies("permit(principal == (User::\"a\"), action in ([Action::\"a\", (Action::\"b\")]), resource);", "p")
+  CHECK(parsePolicies("@if(\"x\") @true @__cedar(\"y\") permit(principal, action, resource);", "a").policies.size() ==
+        1);
+  CHECK(parsePolicies("permit(principal == (User::\"a\"), action in ([Action::\"a\", (Action::\"b\")]), "
+                      "resource);",
+                      "p")
             .policies.size() == 1);
   CHECK(parsePolicies("permit(principal, action in [], resource);", "p").policies[0].action.targets.empty());
-  CHECK(parsePolicies("permit(principal is principal, action, resource is User in ?resource);", "p").templates.size() == 1);
+  CHECK(parsePolicies("permit(principal is principal, action, resource is User in ?resource);", "p")
+            .templates.size() == 1);
 }
 
 TEST_CASE("parser: invalid policies") {
