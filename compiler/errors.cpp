@@ -4,9 +4,14 @@ namespace govmesh::cedar {
 
 namespace {
 std::string render(const std::string& file, SourceLoc loc, const std::string& message) {
+  // Built with append() alone: GCC 12 warns falsely (-Wrestrict) on `"literal" + std::string`.
   std::string s = file.empty() ? std::string("<input>") : file;
-  if (loc.line > 0) s += ":" + std::to_string(loc.line) + ":" + std::to_string(loc.column);
-  return s + ": " + message;
+  if (loc.line > 0) {
+    s.append(":").append(std::to_string(loc.line));
+    s.append(":").append(std::to_string(loc.column));
+  }
+  s.append(": ").append(message);
+  return s;
 }
 }  // namespace
 

@@ -608,7 +608,15 @@ ExtResult durationTo(const std::vector<Value>& args) {
 
 #undef GOVMESH_CHECK_KINDS
 
+// Cedar's `unknown("name")` marks a value for partial evaluation. govmesh evaluates concrete
+// requests only, so like Cedar's concrete authorizer it makes the policy an error.
+ExtResult callUnknown(const std::vector<Value>& args) {
+  std::string name = args[0].isString() ? args[0].asString() : toString(args[0]);
+  return fail("unknown value `" + name + "`: partial evaluation is not supported, so this policy errors");
+}
+
 constexpr ExtFn kExtFns[] = {
+    {"unknown", 1, true, callUnknown},
     {"decimal", 1, true, callDecimal},
     {"lessThan", 2, false, decimalCompare<lt>},
     {"lessThanOrEqual", 2, false, decimalCompare<le>},

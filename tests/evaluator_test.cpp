@@ -112,6 +112,11 @@ TEST_CASE_FIXTURE(Fixture, "datetime and duration compare with < and friends; de
   CHECK(errors("duration(\"1h\") < datetime(\"2024-01-01\")"));
 }
 
+TEST_CASE_FIXTURE(Fixture, "unknown() is accepted and errors, unless short-circuited away") {
+  CHECK(errors("unknown(\"x\") == 1"));
+  CHECK(isTrue("true || unknown(\"x\")"));
+}
+
 TEST_CASE("authorize: forbid wins, default deny, errors skipped and reported") {
   EntityStore store = parseEntitiesJson(kEntities, "test-entities", nullptr);
   Request req{EntityUid{"User", "alice"}, EntityUid{"Action", "view"}, EntityUid{"Doc", "d"}, Value::record({})};
