@@ -11,13 +11,12 @@ using nlohmann::json;
 namespace {
 const char* const kActions[] = {"deploy", "scale", "read", "write", "invoke", "delete"};
 const char* const kZones[] = {"eu", "us", "ap", "sov-de", "edge"};
-constexpr int kWorkloads = 2000;
 constexpr int kNodes = 400;
 
 json uid(const std::string& type, const std::string& id) { return json{{"type", type}, {"id", id}}; }
 }  // namespace
 
-Workload makeGovWorkload(int policies, int requests, uint64_t seed) {
+Workload makeGovWorkload(int policies, int requests, uint64_t seed, int workloads) {
   std::mt19937_64 rng(seed);
   auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<uint64_t>(n)); };
   const int teams = std::max(50, policies / 20);
@@ -39,7 +38,7 @@ Workload makeGovWorkload(int policies, int requests, uint64_t seed) {
   for (int t = 0; t < teams; ++t) ents.push_back({{"uid", uid("Team", "t" + std::to_string(t))}, {"attrs", json::object()}, {"parents", json::array()}});
   for (int c = 0; c < clusters; ++c)
     ents.push_back({{"uid", uid("Cluster", "c" + std::to_string(c))}, {"attrs", json::object()}, {"parents", json::array()}});
-  for (int i = 0; i < kWorkloads; ++i) {
+  for (int i = 0; i < workloads; ++i) {
     int a = pick(teams), b = pick(teams);
     ents.push_back({{"uid", uid("Workload", "w" + std::to_string(i))},
                     {"attrs", {{"clearance", 1 + pick(5)}}},
@@ -51,7 +50,7 @@ Workload makeGovWorkload(int policies, int requests, uint64_t seed) {
                     {"parents", json::array({uid("Cluster", "c" + std::to_string(pick(clusters)))})}});
   w.entities = ents.dump();
   for (int r = 0; r < requests; ++r) {
-    json req = {{"principal", uid("Workload", "w" + std::to_string(pick(kWorkloads)))},
+    json req = {{"principal", uid("Workload", "w" + std::to_string(pick(workloads)))},
                 {"action", uid("Action", kActions[pick(6)])},
                 {"resource", uid("Node", "n" + std::to_string(pick(kNodes)))},
                 {"context", {{"zone", kZones[pick(5)]}, {"trust", pick(10) == 0 ? "degraded" : "ok"}}}};

@@ -16,7 +16,9 @@ struct Workload {
   std::vector<std::string> requests;
 };
 
-/// The `gov` workload (RBAC + ABAC) with `policies` policies and `requests` requests.
-Workload makeGovWorkload(int policies, int requests, uint64_t seed);
+/// The `gov` workload (RBAC + ABAC) with `policies` policies and `requests` requests, over
+/// `workloads` Workload entities (principals; WORKLOADS.md's 2,000 by default, more to model
+/// large deployments, e.g. the million-entity compile benchmark).
+Workload makeGovWorkload(int policies, int requests, uint64_t seed, int workloads = 2000);
 
 }  // namespace govmesh::bench

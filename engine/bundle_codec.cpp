@@ -1,18 +1,13 @@
-// Bundle content <-> Cap'n Proto (engine/bundle.capnp): encodeBundleContent and
-// decodeBundleContent. Decoding re-parses the text parts and checks every size and index of the
-// table, so that whatever the bytes say, the result is a usable table or an InputError.
+// Bundle content -> Cap'n Proto (engine/bundle.capnp): encodeBundleContent, and the entity
+// store as entities JSON. Encoding is deterministic (dictionaries sorted, entities by uid), so
+// the same inputs give the same bytes and the same digest. Decoding: bundle_decode.cpp.
 #include <capnp/message.h>
 #include <capnp/serialize.h>
-#include <kj/exception.h>
 
 #include <algorithm>
-#include <cstring>
 #include <nlohmann/json.hpp>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "compiler/errors.h"
-#include "compiler/parser.h"
 #include "engine/bundle.capnp.h"
 #include "engine/bundle.h"
 #include "engine/bundle_internal.h"
@@ -25,13 +20,11 @@ using nlohmann::json;
 namespace {
 
 capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.c_str(), s.size()); }
-std::string str(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
 void setUid(wire::Uid::Builder b, const cedar::EntityUid& u) {
   b.setType(text(u.type));
   b.setId(text(u.id));
 }
-cedar::EntityUid getUid(wire::Uid::Reader r) { return {str(r.getType()), str(r.getId())}; }
 
 // Cap'n Proto lists hold at most 2^29 elements; larger tables do not fit in one bundle.
 unsigned listSize(size_t n) {

@@ -15,4 +15,7 @@ void addDemo(CLI::App& app, int& exitCode);
 /// `govmesh gen-tests`: seeded random Cedar tests in the integration-test format.
 void addGenTests(CLI::App& app, int& exitCode);
 
+/// `govmesh keygen`, `compile`, `sign`, `inspect`, `verify-bundle`: signed policy bundles.
+void addBundleCommands(CLI::App& app, int& exitCode);
+
 }  // namespace govmesh::cli
