@@ -1,0 +1,177 @@
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cuda/table_eval_cuda.h"
+
+namespace govmesh::kernels {
+
+namespace {
+
+#define GOVMESH_CUDA_CHECK(call)             \
+  do {                                       \
+    if ((call) != cudaSuccess) {             \
+      cudaGetLastError();                    \
+      return false;                          \
+    }                                        \
+  } while (0)
+
+constexpr int kStreams = 4;
+
+// One thread per request, running the same core as the CPU backends.
+__global__ void tableEvalKernel(TableView t, const uint32_t* codes, size_t n, size_t begin, size_t end, uint8_t* flags,
+                                uint64_t* bits) {
+  size_t i = begin + blockIdx.x * size_t{blockDim.x} + threadIdx.x;
+  if (i >= end) return;
+  flags[i] = evalRequestWords(t, codes, n, i, 0, t.words, bits + i * 3 * size_t{t.words});
+}
+
+}  // namespace
+
+struct CudaTableRunner::State {
+  TableView host{};
+  TableView dev{};
+  uint64_t* dRows = nullptr;
+  uint64_t* dMeta = nullptr;  // featureOffset, permit, forbid, valid
+  size_t capacity = 0;        // requests the buffers below hold
+  uint32_t* dCodes = nullptr;
+  uint8_t* dFlags = nullptr;
+  uint64_t* dBits = nullptr;
+  uint32_t* hCodes = nullptr;  // pinned
+  uint8_t* hFlags = nullptr;   // pinned
+  uint64_t* hBits = nullptr;   // pinned
+  cudaStream_t streams[kStreams]{};
+  cudaEvent_t start = nullptr, stop = nullptr;
+  float kernelMs = 0;
+  bool ready = false;
+
+  void freeBatch() {
+    cudaFree(dCodes);
+    cudaFree(dFlags);
+    cudaFree(dBits);
+    cudaFreeHost(hCodes);
+    cudaFreeHost(hFlags);
+    cudaFreeHost(hBits);
+    dCodes = nullptr;
+    dFlags = nullptr;
+    dBits = nullptr;
+    hCodes = nullptr;
+    hFlags = nullptr;
+    hBits = nullptr;
+    capacity = 0;
+  }
+  bool reserve(size_t n) {
+    if (n <= capacity) return true;
+    freeBatch();
+    size_t cap = std::max<size_t>(n, 4096);
+    size_t codesBytes = cap * std::max<uint32_t>(1, host.featureCount) * sizeof(uint32_t);
+    size_t bitsBytes = cap * 3 * size_t{std::max<uint32_t>(1, host.words)} * sizeof(uint64_t);
+    GOVMESH_CUDA_CHECK(cudaMalloc(&dCodes, codesBytes));
+    GOVMESH_CUDA_CHECK(cudaMalloc(&dFlags, cap));
+    GOVMESH_CUDA_CHECK(cudaMalloc(&dBits, bitsBytes));
+    GOVMESH_CUDA_CHECK(cudaHostAlloc(&hCodes, codesBytes, cudaHostAllocDefault));
+    GOVMESH_CUDA_CHECK(cudaHostAlloc(&hFlags, cap, cudaHostAllocDefault));
+    GOVMESH_CUDA_CHECK(cudaHostAlloc(&hBits, bitsBytes, cudaHostAllocDefault));
+    capacity = cap;
+    return true;
+  }
+};
+
+CudaTableRunner::CudaTableRunner() : s_(std::make_unique<State>()) {}
+
+CudaTableRunner::~CudaTableRunner() {
+  if (!s_) return;
+  s_->freeBatch();
+  cudaFree(s_->dRows);
+  cudaFree(s_->dMeta);
+  for (cudaStream_t st : s_->streams)
+    if (st) cudaStreamDestroy(st);
+  if (s_->start) cudaEventDestroy(s_->start);
+  if (s_->stop) cudaEventDestroy(s_->stop);
+}
+
+bool CudaTableRunner::upload(const TableView& host, size_t rowsWords) {
+  State& s = *s_;
+  s.ready = false;
+  if (!s.streams[0]) {
+    for (cudaStream_t& st : s.streams) GOVMESH_CUDA_CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    GOVMESH_CUDA_CHECK(cudaEventCreate(&s.start));
+    GOVMESH_CUDA_CHECK(cudaEventCreate(&s.stop));
+  }
+  cudaFree(s.dRows);
+  cudaFree(s.dMeta);
+  s.dRows = nullptr;
+  s.dMeta = nullptr;
+  s.freeBatch();  // batch buffers are sized by the table's words and features
+  s.host = host;
+  const size_t f = host.featureCount, w = host.words;
+  GOVMESH_CUDA_CHECK(cudaMalloc(&s.dRows, std::max<size_t>(1, rowsWords) * sizeof(uint64_t)));
+  GOVMESH_CUDA_CHECK(cudaMalloc(&s.dMeta, std::max<size_t>(1, f + 3 * w) * sizeof(uint64_t)));
+  if (rowsWords) GOVMESH_CUDA_CHECK(cudaMemcpy(s.dRows, host.rows, rowsWords * sizeof(uint64_t), cudaMemcpyHostToDevice));
+  if (f) GOVMESH_CUDA_CHECK(cudaMemcpy(s.dMeta, host.featureOffset, f * sizeof(uint64_t), cudaMemcpyHostToDevice));
+  if (w) {
+    GOVMESH_CUDA_CHECK(cudaMemcpy(s.dMeta + f, host.permitMask, w * sizeof(uint64_t), cudaMemcpyHostToDevice));
+    GOVMESH_CUDA_CHECK(cudaMemcpy(s.dMeta + f + w, host.forbidMask, w * sizeof(uint64_t), cudaMemcpyHostToDevice));
+    GOVMESH_CUDA_CHECK(cudaMemcpy(s.dMeta + f + 2 * w, host.validMask, w * sizeof(uint64_t), cudaMemcpyHostToDevice));
+  }
+  s.dev = host;
+  s.dev.rows = s.dRows;
+  s.dev.featureOffset = s.dMeta;
+  s.dev.permitMask = s.dMeta + f;
+  s.dev.forbidMask = s.dMeta + f + w;
+  s.dev.validMask = s.dMeta + f + 2 * w;
+  s.ready = true;
+  return true;
+}
+
+bool CudaTableRunner::run(const uint32_t* codes, size_t n, uint8_t* flags, uint64_t* bits) {
+  State& s = *s_;
+  if (!s.ready) return false;
+  if (n == 0) return true;
+  if (!s.reserve(n)) return false;
+  const size_t f = s.host.featureCount, w = s.host.words;
+  std::memcpy(s.hCodes, codes, f * n * sizeof(uint32_t));
+  // Chunks of the batch on separate streams: the copy-in of chunk c+1 overlaps the kernel of
+  // chunk c. Codes are feature-major, so each chunk copies one segment per feature.
+  const size_t chunk = (n + kStreams - 1) / kStreams;
+  GOVMESH_CUDA_CHECK(cudaEventRecord(s.start, s.streams[0]));
+  for (int c = 0; c < kStreams; ++c) {
+    size_t b = c * chunk, e = std::min(n, b + chunk);
+    if (b >= e) break;
+    cudaStream_t st = s.streams[c];
+    for (size_t k = 0; k < f; ++k)
+      GOVMESH_CUDA_CHECK(cudaMemcpyAsync(s.dCodes + k * n + b, s.hCodes + k * n + b, (e - b) * sizeof(uint32_t), cudaMemcpyHostToDevice, st));
+    unsigned threads = 128, blocks = static_cast<unsigned>((e - b + threads - 1) / threads);
+    tableEvalKernel<<<blocks, threads, 0, st>>>(s.dev, s.dCodes, n, b, e, s.dFlags, s.dBits);
+    GOVMESH_CUDA_CHECK(cudaGetLastError());
+    GOVMESH_CUDA_CHECK(cudaMemcpyAsync(s.hFlags + b, s.dFlags + b, e - b, cudaMemcpyDeviceToHost, st));
+    GOVMESH_CUDA_CHECK(cudaMemcpyAsync(s.hBits + b * 3 * w, s.dBits + b * 3 * w, (e - b) * 3 * w * sizeof(uint64_t), cudaMemcpyDeviceToHost, st));
+  }
+  for (cudaStream_t st : s.streams) GOVMESH_CUDA_CHECK(cudaStreamSynchronize(st));
+  GOVMESH_CUDA_CHECK(cudaEventRecord(s.stop, s.streams[0]));
+  GOVMESH_CUDA_CHECK(cudaEventSynchronize(s.stop));
+  GOVMESH_CUDA_CHECK(cudaEventElapsedTime(&s.kernelMs, s.start, s.stop));
+  std::memcpy(flags, s.hFlags, n);
+  std::memcpy(bits, s.hBits, n * 3 * w * sizeof(uint64_t));
+  return true;
+}
+
+float CudaTableRunner::lastRunMs() const { return s_->kernelMs; }
+
+float CudaTableRunner::kernelOnlyMs(size_t n, int reps) {
+  State& s = *s_;
+  if (!s.ready || n == 0 || n > s.capacity || reps <= 0) return -1;
+  unsigned threads = 128, blocks = static_cast<unsigned>((n + threads - 1) / threads);
+  if (cudaEventRecord(s.start, s.streams[0]) != cudaSuccess) return -1;
+  for (int r = 0; r < reps; ++r) tableEvalKernel<<<blocks, threads, 0, s.streams[0]>>>(s.dev, s.dCodes, n, 0, n, s.dFlags, s.dBits);
+  if (cudaGetLastError() != cudaSuccess || cudaEventRecord(s.stop, s.streams[0]) != cudaSuccess ||
+      cudaEventSynchronize(s.stop) != cudaSuccess)
+    return -1;
+  float ms = 0;
+  if (cudaEventElapsedTime(&ms, s.start, s.stop) != cudaSuccess) return -1;
+  return ms / static_cast<float>(reps);
+}
+
+}  // namespace govmesh::kernels

@@ -1,0 +1,12 @@
+// AVX-512 instantiation of the SIMD table kernel; this file alone is compiled with the
+// AVX-512 F/CD/DQ/BW flags.
+#include "kernels/simd/table_eval_simd.hpp"
+
+namespace govmesh::kernels {
+
+void evalTableAvx512(const TableView& t, const uint32_t* codes, size_t n, size_t begin, size_t end, uint8_t* flags,
+                     uint64_t* out) {
+  evalTableBatch(xsimd::avx512bw{}, t, codes, n, begin, end, flags, out);
+}
+
+}  // namespace govmesh::kernels
