@@ -12,6 +12,8 @@ void addAuthorize(CLI::App& app, int& exitCode);
 void addCedarTest(CLI::App& app, int& exitCode);
 /// `govmesh demo`: the main job on built-in example governance data.
 void addDemo(CLI::App& app, int& exitCode);
+/// `govmesh bench tables`: backend throughput against the reference and cedar-wasm.
+void addBench(CLI::App& app, int& exitCode);
 /// `govmesh gen-tests`: seeded random Cedar tests in the integration-test format.
 void addGenTests(CLI::App& app, int& exitCode);
 
