@@ -28,7 +28,7 @@ struct FlatTable {
 /// What a backend writes for a batch of n requests.
 struct BatchResult {
   std::vector<uint8_t> flags;  // n
-  std::vector<uint64_t> bits;  // n * 3 * words: sat, err, amb per request
+  std::vector<uint64_t> bits;  // n * 3 * words: sat, err, amb per request (unspecified when flags are 0)
 };
 
 /// A table-evaluation backend.

@@ -1,5 +1,7 @@
 // CPU table-evaluation kernels, one per instruction set. Each evaluates requests [begin, end)
-// of a featurized batch: flags[i] and out[i * 3 * words ...] (sat, err, amb) per request.
+// of a featurized batch: flags[i] and out[i * 3 * words ...] (sat, err, amb) per request. The
+// bitsets of a request whose flags are 0 are not needed (no policy satisfied, errored or
+// ambiguous) and may be left unwritten.
 // Kernels see plain arrays only (kernels/cuda/table_eval_core.h).
 #pragma once
 

@@ -4,6 +4,7 @@
 // through the shared scalar core, so every backend computes bit for bit the same thing.
 #pragma once
 
+#include <algorithm>
 #include <xsimd/xsimd.hpp>
 
 #include "kernels/simd/table_eval.h"
@@ -18,8 +19,14 @@ void evalTableBatch(Arch, const TableView& t, const uint32_t* codes, size_t n, s
   const uint32_t words = t.words;
   const uint32_t vecWords = words / W * W;
   const V zero(uint64_t{0});
+  // Most requests match no policy at all (flags 0, bits not needed): their bitsets go to a
+  // stack buffer and are copied out only when some flag is set, which saves the stores.
+  constexpr uint32_t kLocalWords = 64;
+  alignas(64) uint64_t local[3 * kLocalWords];
+  const bool useLocal = words <= kLocalWords;
   for (size_t i = begin; i < end; ++i) {
-    uint64_t* o = out + i * 3 * size_t{words};
+    uint64_t* dst = out + i * 3 * size_t{words};
+    uint64_t* o = useLocal ? local : dst;
     V anyPermit = zero, anyForbid = zero, anyErr = zero, anyAmb = zero;
     for (uint32_t k = 0; k < vecWords; k += W) {
       V s = V::load_unaligned(t.validMask + k), tt = ~zero, anyE = zero, anyF = zero;
@@ -47,6 +54,7 @@ void evalTableBatch(Arch, const TableView& t, const uint32_t* codes, size_t n, s
     if (xsimd::any(anyErr != zero)) fl |= kFlagError;
     if (xsimd::any(anyAmb != zero)) fl |= kFlagAmbiguous;
     flags[i] = fl;
+    if (useLocal && fl) std::copy(local, local + 3 * size_t{words}, dst);
   }
 }
 
