@@ -32,7 +32,8 @@ enum RequestFlags : uint8_t {
 };
 
 /// Evaluates words [wBegin, wEnd) of request i (of n; codes are feature-major: codes[f*n+i])
-/// and writes its sat/err/amb words to out (3 * words words for this request: sat, err, amb).
+/// and writes its sat/err/amb words to out (3 * words words for this request: sat, err, amb;
+/// nothing is written when out is null, for callers that want the flags first).
 /// Returns the flags these words contribute. `static`: each translation unit keeps its own copy,
 /// so the copy compiled with AVX-512 flags can never be the one the scalar path links to.
 GOVMESH_HD static inline uint8_t evalRequestWords(const TableView& t, const uint32_t* codes, size_t n, size_t i, uint32_t wBegin,
@@ -49,9 +50,11 @@ GOVMESH_HD static inline uint8_t evalRequestWords(const TableView& t, const uint
       anyF |= ~(row[t.words + k] | e);
     }
     uint64_t sat = s & tt, err = s & anyE & ~anyF, amb = s & anyE & anyF;
-    out[k] = sat;
-    out[t.words + k] = err;
-    out[2 * t.words + k] = amb;
+    if (out) {
+      out[k] = sat;
+      out[t.words + k] = err;
+      out[2 * t.words + k] = amb;
+    }
     if (sat & t.permitMask[k]) flags |= kFlagPermitSat;
     if (sat & t.forbidMask[k]) flags |= kFlagForbidSat;
     if (err) flags |= kFlagError;
