@@ -40,6 +40,13 @@ struct GenOptions {
   double schemaFraction = 0.15;
   /// Scales the probability of deliberately erroring constructs (0 = only accidental ones).
   double errorBias = 1.0;
+  /// Fraction of policies that are permits (the rest are forbids). Large policy sets need a
+  /// high fraction, or some forbid matches almost every request and nothing is ever allowed.
+  double permitFraction = 0.7;
+  /// Chance that a policy gets an extra condition comparing context attributes with constants
+  /// (`context.s == "eu"`, `context.n != 3`, ...), the shape decision tables tabulate per
+  /// context path. 0 (the default) draws nothing, leaving the output of other options as it was.
+  double contextCompareBias = 0.0;
 };
 
 /// One generated test, as text ready to be written to files.

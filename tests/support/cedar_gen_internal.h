@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -105,7 +107,16 @@ struct World {
   std::vector<Field> contextFields;
   TypePtr tagType;  ///< the value type of every tag in this test
   std::vector<std::string> tagKeys;
+  // Indexes over the finished hierarchy (filled by buildWorld), so that large worlds (thousands
+  // of entities) generate in linear rather than quadratic time; they change no output.
+  /// Indices into `entities` of the entities that are some entity's parent, in store order.
+  std::vector<size_t> entitiesWithChildren;
+  /// Transitive ancestors of every entity and action, by uidKey().
+  std::unordered_map<std::string, std::unordered_set<std::string>> ancestors;
 };
+
+/// A uid as one string, the key of World::ancestors.
+std::string uidKey(const Uid& uid);
 
 /// What one scope constraint (principal or resource) of a policy requires.
 struct ScopeTarget {

@@ -329,7 +329,11 @@ class PolicyGen {
       case 4: return "(" + x + (rng_.chance(0.7) ? " == " : " != ") + genEntity(d) + ")";
       case 5: {
         if (w_.entityTypes.empty() || w_.entityTypes.front().attrs.empty()) return hasTest(x, "age");
-        return hasTest(x, rng_.pick(rng_.pick(w_.entityTypes).attrs).name);
+        // The type drawn may have no attributes even when the first one has (picking from an
+        // empty list was undefined behaviour, and crashed on some seeds).
+        const std::vector<Field>& attrs = rng_.pick(w_.entityTypes).attrs;
+        if (attrs.empty()) return hasTest(x, "age");
+        return hasTest(x, rng_.pick(attrs).name);
       }
       default: return recv(x) + ".hasTag(" + cedarString(rng_.pick(w_.tagKeys), &rng_) + ")";
     }
@@ -388,14 +392,8 @@ class PolicyGen {
   Uid scopeEntity() {
     // Prefer entities that have children, so that `in` is sometimes true through the hierarchy.
     if (!w_.missingUids.empty() && rng_.chance(0.08)) return rng_.pick(w_.missingUids);
-    std::vector<const Entity*> withChildren;
-    for (auto& e : w_.entities)
-      for (auto& c : w_.entities)
-        if (std::any_of(c.parents.begin(), c.parents.end(), [&](auto& p) { return p.type == e.uid.type && p.id == e.uid.id; })) {
-          withChildren.push_back(&e);
-          break;
-        }
-    if (!withChildren.empty() && rng_.chance(0.6)) return rng_.pick(withChildren)->uid;
+    const std::vector<size_t>& withChildren = w_.entitiesWithChildren;
+    if (!withChildren.empty() && rng_.chance(0.6)) return w_.entities[rng_.pick(withChildren)].uid;
     return rng_.pick(w_.entities).uid;
   }
 
@@ -450,14 +448,58 @@ class PolicyGen {
     if (rng_.chance(0.1)) out += "// generated policy\n";
     if (rng_.chance(0.15)) out += "@advice(" + cedarString(rng_.pick(stringPool())) + ")\n";
     PolicyScope ps;
-    bool permit = ps.permit = rng_.chance(0.7);
+    bool permit = ps.permit = rng_.chance(o_.permitFraction);
     out += permit ? "permit (\n" : "forbid (\n";
     out += "  " + scope("principal", ps.principal) + ",\n  " + actionScope(ps) + ",\n  " + scope("resource", ps.resource) + "\n)";
     scopes_.push_back(ps);
     int clauses = static_cast<int>(rng_.weighted(permit ? std::vector<int>{4, 6, 1, 1} : std::vector<int>{1, 6, 3, 1}));
     for (int i = 0; i < clauses; ++i)
       out += std::string(rng_.chance(0.75) ? "\nwhen { " : "\nunless { ") + genBool(rng_.range(1, o_.maxExprDepth)) + " }";
+    if (o_.contextCompareBias > 0 && rng_.chance(o_.contextCompareBias)) {
+      std::string c = contextCompares();
+      if (!c.empty()) out += std::string(rng_.chance(0.8) ? "\nwhen { " : "\nunless { ") + c + " }";
+    }
     return out + ";\n";
+  }
+
+  /// One to three comparisons of context attributes (bool, long, string or entity typed)
+  /// with constants drawn from the pools the requests use, joined by &&; sometimes behind the
+  /// attribute's `has` guard, sometimes unguarded (a missing attribute is then an error).
+  std::string contextCompares() {
+    std::vector<const Leaf*> ctx;
+    for (auto& l : leaves_) {
+      Kind k = l.type->kind;
+      if (l.access.rfind("context", 0) == 0 && (k == Kind::Bool || k == Kind::Long || k == Kind::String || k == Kind::Entity))
+        ctx.push_back(&l);
+    }
+    if (ctx.empty()) return "";
+    std::string out;
+    int n = static_cast<int>(rng_.weighted({0, 6, 3, 1}));
+    for (int i = 0; i < n; ++i) {
+      const Leaf& l = *rng_.pick(ctx);
+      std::string lit;
+      switch (l.type->kind) {
+        case Kind::Bool: lit = rng_.chance(0.5) ? "true" : "false"; break;
+        case Kind::Long: lit = std::to_string(pickLong(rng_, false)); break;
+        case Kind::String: lit = cedarString(rng_.pick(stringPool()), &rng_); break;
+        default: {
+          std::vector<const Entity*> typed;
+          for (auto& e : w_.entities)
+            if (e.uid.type == l.type->entityType) typed.push_back(&e);
+          if (!typed.empty()) lit = cedarUid(rng_.pick(typed)->uid, &rng_);
+          else lit = cedarUid(Uid{l.type->entityType, "nobody"}, &rng_);
+        }
+      }
+      std::string cmp;
+      switch (rng_.weighted({5, 2, 2})) {
+        case 0: cmp = l.access + " == " + lit; break;
+        case 1: cmp = lit + " == " + l.access; break;
+        default: cmp = l.access + " != " + lit; break;
+      }
+      if (!l.guard.empty() && rng_.chance(0.4)) cmp = l.guard + " && " + cmp;
+      out += (i ? " && " : "") + cmp;
+    }
+    return out;
   }
 
   // ---- helpers ----

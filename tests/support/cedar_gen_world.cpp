@@ -1,6 +1,7 @@
 // Cedar test generator: the world of one test (entity types, entity hierarchy, actions,
 // context shape), its entity-store JSON, its schema and its requests.
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "tests/support/cedar_gen_internal.h"
@@ -159,7 +160,37 @@ void buildActions(Rng& rng, World& w) {
 
 Json uidJson(const Uid& u) { return {{"type", u.type}, {"id", u.id}}; }
 
+/// Fills World::entitiesWithChildren and World::ancestors from the finished hierarchy.
+void indexWorld(World& w) {
+  std::unordered_map<std::string, const std::vector<Uid>*> parents;
+  for (auto& e : w.entities) parents.emplace(uidKey(e.uid), &e.parents);
+  for (auto& a : w.actions) parents.emplace(uidKey(a.uid), &a.parents);
+  std::unordered_set<std::string> isParent;
+  for (auto& e : w.entities)
+    for (auto& p : e.parents) isParent.insert(uidKey(p));
+  for (size_t i = 0; i < w.entities.size(); ++i)
+    if (isParent.count(uidKey(w.entities[i].uid))) w.entitiesWithChildren.push_back(i);
+  // Memoized closure; the hierarchy is acyclic (parents come from lower levels, action groups
+  // from earlier groups), and its height is bounded by GenOptions::hierarchyDepth.
+  std::function<const std::unordered_set<std::string>&(const std::string&)> closure =
+      [&](const std::string& key) -> const std::unordered_set<std::string>& {
+    if (auto it = w.ancestors.find(key); it != w.ancestors.end()) return it->second;
+    std::unordered_set<std::string> out;
+    if (auto it = parents.find(key); it != parents.end())
+      for (auto& p : *it->second) {
+        std::string pk = uidKey(p);
+        out.insert(pk);
+        const auto& up = closure(pk);
+        out.insert(up.begin(), up.end());
+      }
+    return w.ancestors.emplace(key, std::move(out)).first->second;
+  };
+  for (auto& [key, ps] : parents) closure(key);
+}
+
 }  // namespace
+
+std::string uidKey(const Uid& uid) { return uid.type + std::string(1, '\0') + uid.id; }
 
 World buildWorld(Rng& rng, const GenOptions& options) {
   static const std::vector<std::string> attrPool = {
@@ -185,6 +216,7 @@ World buildWorld(Rng& rng, const GenOptions& options) {
   buildEntities(rng, options, w, catalog);
   buildActions(rng, w);
   w.contextFields = pickFields(rng, w, contextPool, rng.range(2, 7), 2);
+  indexWorld(w);
   return w;
 }
 
@@ -253,22 +285,11 @@ namespace {
 
 bool sameUid(const Uid& a, const Uid& b) { return a.type == b.type && a.id == b.id; }
 
-const std::vector<Uid>* parentsOf(const World& w, const Uid& u) {
-  for (auto& e : w.entities)
-    if (sameUid(e.uid, u)) return &e.parents;
-  for (auto& a : w.actions)
-    if (sameUid(a.uid, u)) return &a.parents;
-  return nullptr;
-}
-
 /// True when `x` is `target` or lies below it in the (acyclic) hierarchy.
-bool isDescendant(const World& w, const Uid& x, const Uid& target, int depth = 0) {
+bool isDescendant(const World& w, const Uid& x, const Uid& target) {
   if (sameUid(x, target)) return true;
-  const std::vector<Uid>* ps = depth < 64 ? parentsOf(w, x) : nullptr;
-  if (ps)
-    for (auto& p : *ps)
-      if (isDescendant(w, p, target, depth + 1)) return true;
-  return false;
+  auto it = w.ancestors.find(uidKey(x));
+  return it != w.ancestors.end() && it->second.count(uidKey(target)) > 0;
 }
 
 /// The uids that satisfy a scope constraint.
