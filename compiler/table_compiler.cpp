@@ -122,26 +122,28 @@ struct AtomRef {
   ExprPtr atom;
 };
 
-// Builds rows with deduplication: identical rows share one index.
+// Builds rows with deduplication: identical rows share one index. Rows are found by a hash of
+// their words and compared with the stored copy, so each distinct row is held once.
 class RowBuilder {
  public:
-  explicit RowBuilder(uint32_t words) : words_(words) {}
   uint32_t add(const std::vector<Word>& row) {
-    std::string key(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(Word));
-    auto [it, inserted] = index_.emplace(std::move(key), static_cast<uint32_t>(count_));
-    if (inserted) {
-      rows_.insert(rows_.end(), row.begin(), row.end());
-      ++count_;
-    }
-    return it->second;
+    const size_t len = row.size();
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
+    for (Word w : row) h = (h ^ w) * 0x100000001b3ULL + (h >> 29);
+    std::vector<uint32_t>& bucket = index_[h];
+    for (uint32_t r : bucket)
+      if (std::equal(row.begin(), row.end(), rows_.begin() + static_cast<std::ptrdiff_t>(size_t{r} * len))) return r;
+    uint32_t r = static_cast<uint32_t>(count_++);
+    rows_.insert(rows_.end(), row.begin(), row.end());
+    bucket.push_back(r);
+    return r;
   }
   std::vector<Word> take() { return std::move(rows_); }
 
  private:
-  uint32_t words_;
   size_t count_ = 0;
   std::vector<Word> rows_;
-  std::unordered_map<std::string, uint32_t> index_;
+  std::unordered_map<uint64_t, std::vector<uint32_t>> index_;
 };
 
 void setBit(Word* bits, uint32_t i) { bits[i / 64] |= Word{1} << (i % 64); }
@@ -229,7 +231,6 @@ class Compiler {
           for (const std::string& s : cc->path) key += escapeCedarString(s) + "\n";
           contextPaths_[key] = cc->path;
           contextAtoms_[key].push_back({i, atom});
-          contextConstants_[key].insert(toString(cc->constant));
           contextConstantValues_[key].push_back(cc->constant);
         } else {
           derivedAtoms_[toCedarText(*atom)].push_back({i, atom});
@@ -285,9 +286,24 @@ class Compiler {
     const std::vector<AtomRef>& atoms = entityAtoms_[slot];
     // Atom outcomes are cached by atom text per uid, so a condition shared by many policies
     // is evaluated once per uid.
-    std::vector<std::string> atomTexts;
-    for (const AtomRef& a : atoms) atomTexts.push_back(toCedarText(*a.atom));
-    RowBuilder rows(w);
+    // Equal atoms (by text) share one outcome per uid: textId numbers the distinct texts.
+    std::vector<uint32_t> textId;
+    {
+      std::unordered_map<std::string, uint32_t> ids;
+      for (const AtomRef& a : atoms) textId.push_back(ids.emplace(toCedarText(*a.atom), static_cast<uint32_t>(ids.size())).first->second);
+    }
+    std::vector<TriState> outcome(atoms.size());
+    std::vector<uint32_t> outcomeStamp(atoms.size(), 0);
+    uint32_t stamp = 0;
+    // Which policies have atoms here, and their atoms in order, so each uid visits only the
+    // policies both in its scope and with atoms, not every atom.
+    std::vector<Word> hasAtoms(w, 0);
+    std::unordered_map<uint32_t, std::vector<uint32_t>> atomsOfPolicy;
+    for (uint32_t k = 0; k < atoms.size(); ++k) {
+      setBit(hasAtoms.data(), atoms[k].policy);
+      atomsOfPolicy[atoms[k].policy].push_back(k);
+    }
+    RowBuilder rows;
     std::vector<Word> row(3 * size_t{w});
     auto makeRow = [&](const EntityUid& uid, const std::vector<uint32_t>* spec) {
       Word* s = row.data();
@@ -305,16 +321,23 @@ class Compiler {
         req.principal = req.action = req.resource = uid;
         // Per policy in scope, the outcome of its first atom here that is not true. Atoms of
         // policies out of scope are irrelevant (the S bit already rules the policy out).
-        std::unordered_map<uint32_t, TriState> combined;
-        outcomeCache_.clear();
-        for (size_t k = 0; k < atoms.size(); ++k) {
-          const AtomRef& a = atoms[k];
-          if (!((s[a.policy / 64] >> (a.policy % 64)) & 1)) continue;
-          auto it = combined.find(a.policy);
-          if (it != combined.end() && it->second != TriState::True) continue;
-          combined[a.policy] = cachedOutcome(atomTexts[k], a.atom, req);
+        ++stamp;  // forget the previous uid's outcomes
+        for (uint32_t k = 0; k < w; ++k) {
+          for (Word b = s[k] & hasAtoms[k]; b; b &= b - 1) {
+            uint32_t p = k * 64 + static_cast<uint32_t>(__builtin_ctzll(b));
+            TriState st = TriState::True;
+            for (uint32_t ai : atomsOfPolicy[p]) {
+              uint32_t id = textId[ai];
+              if (outcomeStamp[id] != stamp) {
+                outcome[id] = triOf(evaluate(*atoms[ai].atom, req, store_));
+                outcomeStamp[id] = stamp;
+              }
+              st = outcome[id];
+              if (st != TriState::True) break;  // the first atom that is not true decides
+            }
+            applyOutcome(t, e, p, st);
+          }
         }
-        for (const auto& [p, st] : combined) applyOutcome(t, e, p, st);
       }
       return rows.add(row);
     };
@@ -331,20 +354,12 @@ class Compiler {
     t_.features.push_back(std::move(f));
   }
 
-  TriState cachedOutcome(const std::string& text, const ExprPtr& atom, const Request& req) {
-    auto it = outcomeCache_.find(text);
-    if (it != outcomeCache_.end()) return it->second;
-    TriState s = triOf(evaluate(*atom, req, store_));
-    outcomeCache_.emplace(text, s);
-    return s;
-  }
-
   void buildContextFeature(const std::vector<std::string>& path, const std::vector<AtomRef>& refs) {
     const uint32_t w = t_.words;
     Feature f;
     f.kind = FeatureKind::Context;
     f.path = path;
-    RowBuilder rows(w);
+    RowBuilder rows;
     std::vector<Word> row(3 * size_t{w});
     // A context holding `value` at `path` (or nothing there when value is null).
     auto contextWith = [&](const Value* value) {
@@ -416,10 +431,8 @@ class Compiler {
   std::vector<AtomRef> entityAtoms_[3];
   std::map<std::string, std::vector<AtomRef>> contextAtoms_;
   std::map<std::string, std::vector<std::string>> contextPaths_;
-  std::map<std::string, std::set<std::string>> contextConstants_;
   std::map<std::string, std::vector<Value>> contextConstantValues_;
   std::map<std::string, std::vector<AtomRef>> derivedAtoms_;
-  std::unordered_map<std::string, TriState> outcomeCache_;
 };
 
 }  // namespace

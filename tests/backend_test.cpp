@@ -100,3 +100,35 @@ TEST_CASE("GOVMESH_BACKEND forces a backend; unknown names are errors") {
   }
   MESSAGE("best CPU backend here: " << best->name() << " (CPU features: " << engine::cpuFeatures() << ")");
 }
+
+namespace {
+// A backend that always fails, as a faulting GPU would.
+class FailingEvaluator : public engine::Evaluator {
+ public:
+  std::string_view name() const override { return "failing"; }
+  bool evaluate(const engine::FlatTable&, const uint32_t*, size_t, engine::BatchResult& out) override {
+    // Leave output that would allow everything, to prove it is never used.
+    std::fill(out.flags.begin(), out.flags.end(), govmesh::kernels::kFlagPermitSat);
+    return false;
+  }
+};
+}  // namespace
+
+TEST_CASE("a failing backend falls back to scalar and never yields an allow of its own") {
+  const char* policies = "permit(principal == User::\"a\", action, resource);\nforbid(principal, action, resource) when { context.bad };";
+  cedar::PolicySet ps = cedar::parsePolicies(policies, "p.cedar");
+  cedar::EntityStore store;
+  table::DecisionTable t = table::compileTable(ps.policies, store);
+  engine::FlatTable ft(t);
+  std::vector<cedar::Request> requests;
+  for (const char* who : {"a", "b"})
+    requests.push_back({cedar::EntityUid{"User", who}, cedar::EntityUid{"Action", "x"}, cedar::EntityUid{"Doc", "d"},
+                        cedar::Value::record({{"bad", cedar::Value::boolean(false)}})});
+  FailingEvaluator failing;
+  std::vector<cedar::Response> got = engine::authorizeBatch(ft, failing, requests);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].decision == cedar::Decision::Allow);
+  CHECK(got[0].reasons == std::vector<std::string>{"policy0"});
+  CHECK(got[1].decision == cedar::Decision::Deny);
+  CHECK(got[1].reasons.empty());
+}
