@@ -101,6 +101,15 @@ void featurize(const DecisionTable& t, const std::vector<cedar::Request>& reques
 void evaluateBatch(const DecisionTable& t, const std::vector<cedar::Request>& requests, const std::vector<uint32_t>& codes,
                    std::vector<cedar::Response>& out);
 
+/// Summary bits of one request's evaluation (the same values as the kernels' RequestFlags).
+enum BatchFlags : uint8_t { kBatchPermitSat = 1, kBatchForbidSat = 2, kBatchError = 4, kBatchAmbiguous = 8 };
+
+/// Turns per-request flags and sat/err/amb bitsets (3 * words words per request; unread when
+/// the request's flags are 0) into Cedar answers, settling ambiguous policies with the
+/// reference evaluator. Shared by the scalar evaluator and every backend.
+void finishBatch(const DecisionTable& t, const std::vector<cedar::Request>& requests, const uint8_t* flags, const Word* bits,
+                 std::vector<cedar::Response>& out);
+
 /// Convenience: featurize and evaluate one request.
 cedar::Response authorizeWithTable(const DecisionTable& t, const cedar::Request& request);
 

@@ -87,9 +87,13 @@ void evaluateBatch(const DecisionTable& t, const std::vector<Request>& requests,
                    std::vector<Response>& out) {
   const size_t n = requests.size();
   const uint32_t w = t.words;
-  out.assign(n, Response{});
-  std::vector<Word> sat(w), err(w), amb(w);
+  std::vector<uint8_t> flags(n);
+  std::vector<Word> bits(n * 3 * size_t{w});
   for (size_t i = 0; i < n; ++i) {
+    Word* sat = bits.data() + i * 3 * size_t{w};
+    Word* err = sat + w;
+    Word* amb = err + w;
+    uint8_t fl = 0;
     for (uint32_t k = 0; k < w; ++k) {
       Word s = ~Word{0}, tt = ~Word{0}, anyE = 0, anyF = 0;
       for (size_t f = 0; f < t.features.size(); ++f) {
@@ -105,30 +109,57 @@ void evaluateBatch(const DecisionTable& t, const std::vector<Request>& requests,
       sat[k] = s & tt;
       err[k] = s & anyE & ~anyF;
       amb[k] = s & anyE & anyF;
+      if (sat[k] & t.permitMask[k]) fl |= kBatchPermitSat;
+      if (sat[k] & t.forbidMask[k]) fl |= kBatchForbidSat;
+      if (err[k]) fl |= kBatchError;
+      if (amb[k]) fl |= kBatchAmbiguous;
     }
-    Response& r = out[i];
-    // Ambiguous policies: a false atom and an erroring atom on different features; which came
-    // first decides, so the reference evaluator settles each such policy exactly.
-    forEachBit(amb.data(), w, [&](uint32_t p) {
-      EvalResult v = evaluatePolicy(t.policies[p], requests[i], *t.store);
-      if (!v.ok()) err[p / 64] |= Word{1} << (p % 64);
-      else if (v.value->asBool()) sat[p / 64] |= Word{1} << (p % 64);
-    });
-    bool anyForbid = false, anyPermit = false;
-    for (uint32_t k = 0; k < w; ++k) {
-      anyForbid |= (sat[k] & t.forbidMask[k]) != 0;
-      anyPermit |= (sat[k] & t.permitMask[k]) != 0;
+    flags[i] = fl;
+  }
+  finishBatch(t, requests, flags.data(), bits.data(), out);
+}
+
+void finishBatch(const DecisionTable& t, const std::vector<Request>& requests, const uint8_t* flags, const Word* bits,
+                 std::vector<Response>& out) {
+  const size_t n = requests.size();
+  const uint32_t w = t.words;
+  out.assign(n, Response{});
+  std::vector<Word> sat(w), err(w);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t fl = flags[i];
+    Response& resp = out[i];
+    const Word* mine = bits + i * 3 * size_t{w};
+    bool anyForbid = fl & kBatchForbidSat, anyPermit = fl & kBatchPermitSat;
+    const Word* satBits = mine;
+    const Word* errBits = mine + w;
+    if (fl & kBatchAmbiguous) {
+      // Ambiguous policies: a false atom and an erroring atom on different features; which came
+      // first decides, so the reference evaluator settles each such policy exactly.
+      std::copy(mine, mine + w, sat.begin());
+      std::copy(mine + w, mine + 2 * w, err.begin());
+      forEachBit(mine + 2 * w, w, [&](uint32_t p) {
+        EvalResult v = evaluatePolicy(t.policies[p], requests[i], *t.store);
+        if (!v.ok()) err[p / 64] |= Word{1} << (p % 64);
+        else if (v.value->asBool()) sat[p / 64] |= Word{1} << (p % 64);
+      });
+      anyForbid = anyPermit = false;
+      for (uint32_t k = 0; k < w; ++k) {
+        anyForbid |= (sat[k] & t.forbidMask[k]) != 0;
+        anyPermit |= (sat[k] & t.permitMask[k]) != 0;
+      }
+      satBits = sat.data();
+      errBits = err.data();
     }
-    r.decision = (!anyForbid && anyPermit) ? Decision::Allow : Decision::Deny;
+    resp.decision = (!anyForbid && anyPermit) ? Decision::Allow : Decision::Deny;
     if (anyForbid || anyPermit) {
       const std::vector<Word>& mask = anyForbid ? t.forbidMask : t.permitMask;
-      for (uint32_t k = 0; k < w; ++k) {
-        for (Word b = sat[k] & mask[k]; b; b &= b - 1) r.reasons.push_back(t.policies[k * 64 + std::countr_zero(b)].id);
-      }
+      for (uint32_t k = 0; k < w; ++k)
+        for (Word b = satBits[k] & mask[k]; b; b &= b - 1) resp.reasons.push_back(t.policies[k * 64 + std::countr_zero(b)].id);
     }
-    forEachBit(err.data(), w, [&](uint32_t p) {
+    if ((fl & (kBatchError | kBatchAmbiguous)) == 0) continue;
+    forEachBit(errBits, w, [&](uint32_t p) {
       // The message comes from the reference evaluator, for erroring policies only.
-      r.errors.push_back({t.policies[p].id, evaluatePolicy(t.policies[p], requests[i], *t.store).error});
+      resp.errors.push_back({t.policies[p].id, evaluatePolicy(t.policies[p], requests[i], *t.store).error});
     });
   }
 }

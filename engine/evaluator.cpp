@@ -3,7 +3,6 @@
 #include <tbb/parallel_for.h>
 
 #include <atomic>
-#include <bit>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -151,50 +150,10 @@ std::string cpuFeatures() {
 
 void finishResponses(const table::DecisionTable& t, const std::vector<cedar::Request>& requests, const BatchResult& r,
                      std::vector<cedar::Response>& out) {
-  const size_t n = requests.size();
-  const uint32_t w = t.words;
-  out.assign(n, cedar::Response{});
-  std::vector<Word> sat(w), err(w);
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t fl = r.flags[i];
-    cedar::Response& resp = out[i];
-    const Word* bits = r.bits.data() + i * 3 * size_t{w};
-    bool anyForbid = fl & kernels::kFlagForbidSat, anyPermit = fl & kernels::kFlagPermitSat;
-    const Word* satBits = bits;
-    const Word* errBits = bits + w;
-    if (fl & kernels::kFlagAmbiguous) {
-      // Settle each ambiguous policy exactly, then recompute the summary from the result.
-      std::copy(bits, bits + w, sat.begin());
-      std::copy(bits + w, bits + 2 * w, err.begin());
-      for (uint32_t k = 0; k < w; ++k)
-        for (Word b = bits[2 * w + k]; b; b &= b - 1) {
-          uint32_t p = k * 64 + static_cast<uint32_t>(std::countr_zero(b));
-          cedar::EvalResult v = cedar::evaluatePolicy(t.policies[p], requests[i], *t.store);
-          if (!v.ok()) err[k] |= Word{1} << (p % 64);
-          else if (v.value->asBool()) sat[k] |= Word{1} << (p % 64);
-        }
-      anyForbid = anyPermit = false;
-      for (uint32_t k = 0; k < w; ++k) {
-        anyForbid |= (sat[k] & t.forbidMask[k]) != 0;
-        anyPermit |= (sat[k] & t.permitMask[k]) != 0;
-      }
-      satBits = sat.data();
-      errBits = err.data();
-    }
-    resp.decision = (!anyForbid && anyPermit) ? cedar::Decision::Allow : cedar::Decision::Deny;
-    if (anyForbid || anyPermit) {
-      const std::vector<Word>& mask = anyForbid ? t.forbidMask : t.permitMask;
-      for (uint32_t k = 0; k < w; ++k)
-        for (Word b = satBits[k] & mask[k]; b; b &= b - 1) resp.reasons.push_back(t.policies[k * 64 + std::countr_zero(b)].id);
-    }
-    if ((fl & (kernels::kFlagError | kernels::kFlagAmbiguous)) == 0) continue;
-    for (uint32_t k = 0; k < w; ++k)
-      for (Word b = errBits[k]; b; b &= b - 1) {
-        uint32_t p = k * 64 + static_cast<uint32_t>(std::countr_zero(b));
-        // The message comes from the reference evaluator, for erroring policies only.
-        resp.errors.push_back({t.policies[p].id, cedar::evaluatePolicy(t.policies[p], requests[i], *t.store).error});
-      }
-  }
+  static_assert(int{kernels::kFlagPermitSat} == int{table::kBatchPermitSat} && int{kernels::kFlagForbidSat} == int{table::kBatchForbidSat} &&
+                    int{kernels::kFlagError} == int{table::kBatchError} && int{kernels::kFlagAmbiguous} == int{table::kBatchAmbiguous},
+                "kernel flags and table flags must agree");
+  table::finishBatch(t, requests, r.flags.data(), r.bits.data(), out);
 }
 
 std::vector<cedar::Response> authorizeBatch(const FlatTable& t, Evaluator& ev, const std::vector<cedar::Request>& requests) {
