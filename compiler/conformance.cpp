@@ -113,6 +113,11 @@ IntegrationTest loadTest(const std::string& name, const std::string& text, const
     c.request.resource = requestUid(rj.value("resource", json()), where + ".resource");
     c.request.context = contextFromJson(rj.value("context", json::object()), t.schema ? &*t.schema : nullptr, c.request.action,
                                         where + ".context");
+    // Like Cedar's test harness: with a schema, requests are validated unless the test says not to.
+    if (t.schema && rj.value("validateRequest", true)) {
+      if (auto e = validateRequestTypes(*t.schema, c.request.principal, c.request.action, c.request.resource))
+        throw InputError(where, {}, "invalid request: " + *e);
+    }
     std::string d = rj.value("decision", "");
     if (d != "allow" && d != "deny" && d != "Allow" && d != "Deny") throw InputError(where, {}, "decision must be \"allow\" or \"deny\"");
     c.decision = (d == "allow" || d == "Allow") ? Decision::Allow : Decision::Deny;

@@ -1,5 +1,6 @@
 #include "compiler/entities.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "compiler/errors.h"
@@ -182,6 +183,22 @@ Value contextFromJson(const json& j, const Schema* schema, const EntityUid& acti
   }
   if (type && type->kind == SchemaType::Kind::Record) return readRecord(j, type, where, 0);
   return readRecord(j, nullptr, where, 0);
+}
+
+std::optional<std::string> validateRequestTypes(const Schema& schema, const EntityUid& principal, const EntityUid& action,
+                                                const EntityUid& resource) {
+  const ActionDecl* decl = schema.findAction(action);
+  if (!decl) return "action " + toString(action) + " is not declared in the schema";
+  auto check = [&](const EntityUid& uid, const std::vector<std::string>& allowed, const char* role) -> std::optional<std::string> {
+    if (std::find(allowed.begin(), allowed.end(), uid.type) == allowed.end())
+      return std::string(role) + " " + toString(uid) + " is not of a type that action " + toString(action) + " applies to";
+    const EntityTypeDecl* type = schema.findEntityType(uid.type);
+    if (type && type->enumIds && std::find(type->enumIds->begin(), type->enumIds->end(), uid.id) == type->enumIds->end())
+      return std::string(role) + " " + toString(uid) + " is not one of the enumerated ids of " + uid.type;
+    return std::nullopt;
+  };
+  if (auto e = check(principal, decl->principalTypes, "principal")) return e;
+  return check(resource, decl->resourceTypes, "resource");
 }
 
 json valueToJson(const Value& v) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -62,6 +63,13 @@ Value jsonToValue(const nlohmann::json& j, const SchemaType* expected, const std
 /// Reads a request context (a JSON object). With a schema, the action's declared context type
 /// directs reading and is checked.
 Value contextFromJson(const nlohmann::json& j, const Schema* schema, const EntityUid& action, const std::string& where);
+
+/// Checks a request against the schema as Cedar's request validation does: the action is
+/// declared, and the principal's and resource's types are among the action's `appliesTo` types
+/// (with valid ids for enumerated types). The context is checked when it is read
+/// (contextFromJson). Returns why the request is invalid, or nullopt when it is valid.
+std::optional<std::string> validateRequestTypes(const Schema& schema, const EntityUid& principal, const EntityUid& action,
+                                                const EntityUid& resource);
 
 /// Reads an entity reference: {"type","id"} or {"__entity": {"type","id"}}.
 EntityUid uidFromJson(const nlohmann::json& j, const std::string& where);

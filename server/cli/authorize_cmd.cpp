@@ -31,6 +31,10 @@ int runAuthorize(const AuthorizeArgs& a) {
   req.principal = parseEntityUid(a.principal, "--principal");
   req.action = parseEntityUid(a.action, "--action");
   req.resource = parseEntityUid(a.resource, "--resource");
+  if (sp) {
+    // With a schema, the request is validated as Cedar does before it is evaluated.
+    if (auto e = validateRequestTypes(*sp, req.principal, req.action, req.resource)) throw InputError("request", {}, *e);
+  }
   if (!a.context.empty()) {
     // Inline JSON when it looks like an object, else a file holding it.
     bool inlineJson = a.context.find_first_not_of(" \t\n") != std::string::npos && a.context[a.context.find_first_not_of(" \t\n")] == '{';
