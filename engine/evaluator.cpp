@@ -94,20 +94,12 @@ class CudaEvaluator : public Evaluator {
 std::unique_ptr<Evaluator> makeCudaEvaluator() { return std::make_unique<CudaEvaluator>(); }
 #endif
 
-bool gpuPresent() {
-#ifdef GOVMESH_WITH_CUDA
-  return kernels::cudaDeviceCount() > 0;
-#else
-  return false;
-#endif
-}
-
 }  // namespace
 
 std::vector<BackendInfo> listBackends() {
   std::vector<BackendInfo> out;
 #ifdef GOVMESH_WITH_CUDA
-  bool gpu = gpuPresent();
+  bool gpu = kernels::cudaDeviceCount() > 0;
   out.push_back({"cuda", gpu, gpu ? "" : "no CUDA device"});
 #else
   out.push_back({"cuda", false, "built without CUDA"});

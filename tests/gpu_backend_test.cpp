@@ -15,6 +15,7 @@ TEST_CASE("cuda backend equals scalar bit for bit") {
     std::printf("SKIPPED: no CUDA device on this machine\n");
     std::exit(77);
   }
+  MESSAGE("gpu tests on " << kernels::cudaDeviceDescription());
   auto cuda = engine::makeEvaluator("cuda");
   for (uint32_t policies : {1u, 64u, 65u, 1000u, 100000u}) {
     const uint32_t features = 5, rows = 9;

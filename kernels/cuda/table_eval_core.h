@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/cuda/match_words.h"  // GOVMESH_HD
+#include "kernels/cuda/host_device.h"
 
 namespace govmesh::kernels {
 
