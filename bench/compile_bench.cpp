@@ -97,10 +97,7 @@ Inputs& inputs(int n) {
                 in->text.policies.size() / 1e6, in->text.entities.size() / 1e6);
   progress(n, buf);
   for (const std::string& r : in->text.requests) {
-    nlohmann::json j = nlohmann::json::parse(r);
-    cedar::EntityUid action = cedar::uidFromJson(j["action"], "action");
-    in->sample.push_back({cedar::uidFromJson(j["principal"], "principal"), action, cedar::uidFromJson(j["resource"], "resource"),
-                          cedar::contextFromJson(j["context"], nullptr, action, "context")});
+    in->sample.push_back(cedar::requestFromJson(nlohmann::json::parse(r), nullptr, "request"));
   }
   gInputs = std::move(in);
   return *gInputs;

@@ -27,10 +27,7 @@ GovInput loadGov(int n) {
   in.policies = parsePolicies(w.policies, "gov.cedar").policies;
   in.store = parseEntitiesJson(w.entities, "gov.entities.json", nullptr);
   for (const std::string& text : w.requests) {
-    nlohmann::json j = nlohmann::json::parse(text);
-    Request r{uidFromJson(j["principal"], "p"), uidFromJson(j["action"], "a"), uidFromJson(j["resource"], "r"),
-              contextFromJson(j["context"], nullptr, uidFromJson(j["action"], "a"), "ctx")};
-    in.requests.push_back(std::move(r));
+    in.requests.push_back(requestFromJson(nlohmann::json::parse(text), nullptr, "request"));
   }
   return in;
 }

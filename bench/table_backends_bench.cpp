@@ -33,10 +33,7 @@ Prepared& prepared(int policies) {
   p.policies = cedar::parsePolicies(w.policies, "gov.cedar").policies;
   p.store = cedar::parseEntitiesJson(w.entities, "gov.entities.json", nullptr);
   for (const std::string& text : w.requests) {
-    nlohmann::json j = nlohmann::json::parse(text);
-    cedar::Request r{cedar::uidFromJson(j["principal"], "p"), cedar::uidFromJson(j["action"], "a"), cedar::uidFromJson(j["resource"], "r")};
-    r.context = cedar::contextFromJson(j["context"], nullptr, r.action, "context");
-    p.requests.push_back(std::move(r));
+    p.requests.push_back(cedar::requestFromJson(nlohmann::json::parse(text), nullptr, "request"));
   }
   p.table = std::make_unique<table::DecisionTable>(table::compileTable(p.policies, p.store));
   p.flat = std::make_unique<engine::FlatTable>(*p.table);

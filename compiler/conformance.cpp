@@ -63,11 +63,6 @@ class ArchiveSource : public FileSource {
   std::map<std::string, std::string> files_;
 };
 
-EntityUid requestUid(const json& j, const std::string& where) {
-  if (j.is_null()) throw InputError(where, {}, "missing entity (unknown request variables are not supported)");
-  return uidFromJson(j, where);
-}
-
 std::vector<std::string> sortedIds(const json& j, const std::string& where) {
   std::vector<std::string> ids;
   if (!j.is_array()) throw InputError(where, {}, "expected an array of policy ids");
@@ -108,11 +103,7 @@ IntegrationTest loadTest(const std::string& name, const std::string& text, const
     std::string where = name + ": requests[" + std::to_string(i) + "]";
     IntegrationTest::Case c;
     c.description = rj.value("description", "request " + std::to_string(i));
-    c.request.principal = requestUid(rj.value("principal", json()), where + ".principal");
-    c.request.action = requestUid(rj.value("action", json()), where + ".action");
-    c.request.resource = requestUid(rj.value("resource", json()), where + ".resource");
-    c.request.context = contextFromJson(rj.value("context", json::object()), t.schema ? &*t.schema : nullptr, c.request.action,
-                                        where + ".context");
+    c.request = requestFromJson(rj, t.schema ? &*t.schema : nullptr, where);
     // Like Cedar's test harness: with a schema, requests are validated unless the test says not to.
     if (t.schema && rj.value("validateRequest", true)) {
       if (auto e = validateRequestTypes(*t.schema, c.request.principal, c.request.action, c.request.resource))

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compiler/errors.h"
+#include "compiler/evaluator.h"
 #include "compiler/extensions.h"
 
 namespace govmesh::cedar {
@@ -199,6 +200,21 @@ std::optional<std::string> validateRequestTypes(const Schema& schema, const Enti
   };
   if (auto e = check(principal, decl->principalTypes, "principal")) return e;
   return check(resource, decl->resourceTypes, "resource");
+}
+
+Request requestFromJson(const json& j, const Schema* schema, const std::string& where) {
+  if (!j.is_object()) fail(where, "a request must be a JSON object, found " + jsonKindName(j));
+  auto uid = [&](const char* key) {
+    if (!j.contains(key) || j[key].is_null())
+      fail(where + "." + key, "missing entity (unknown request variables are not supported)");
+    return uidFromJson(j[key], where + "." + key);
+  };
+  Request r;
+  r.principal = uid("principal");
+  r.action = uid("action");
+  r.resource = uid("resource");
+  r.context = contextFromJson(j.value("context", json::object()), schema, r.action, where + ".context");
+  return r;
 }
 
 json valueToJson(const Value& v) {

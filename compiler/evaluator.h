@@ -20,6 +20,11 @@ struct Request {
   Value context = Value::record({});
 };
 
+/// Reads a request {principal, action, resource, context?} as the integration tests and the
+/// workloads write it; with a schema the context is read by the action's declared type.
+/// Throws InputError naming `where` when a field is missing or malformed.
+Request requestFromJson(const nlohmann::json& j, const Schema* schema, const std::string& where);
+
 /// The outcome of evaluating one expression: a value or an evaluation error.
 struct EvalResult {
   std::optional<Value> value;

@@ -58,10 +58,7 @@ TEST_CASE("every CPU backend gives the reference evaluator's answers on generate
       cedar::EntityStore store = cedar::parseEntitiesJson(g.entitiesJson, "gen.entities.json", nullptr);
       std::vector<cedar::Request> requests;
       for (const std::string& rj : g.requestsJson) {
-        nlohmann::json j = nlohmann::json::parse(rj);
-        cedar::Request r{cedar::uidFromJson(j["principal"], "p"), cedar::uidFromJson(j["action"], "a"), cedar::uidFromJson(j["resource"], "r")};
-        r.context = cedar::contextFromJson(j.value("context", nlohmann::json::object()), nullptr, r.action, "context");
-        requests.push_back(std::move(r));
+        requests.push_back(cedar::requestFromJson(nlohmann::json::parse(rj), nullptr, "request"));
       }
       table::DecisionTable t = table::compileTable(ps.policies, store);
       engine::FlatTable ft(t);

@@ -93,11 +93,7 @@ int runBench(const BenchArgs& a) {
   cedar::EntityStore store = cedar::parseEntitiesJson(w.entities, "gov.entities.json", nullptr);
   std::vector<cedar::Request> requests;
   for (const std::string& text : w.requests) {
-    json j = json::parse(text);
-    cedar::Request r{cedar::uidFromJson(j["principal"], "principal"), cedar::uidFromJson(j["action"], "action"),
-                     cedar::uidFromJson(j["resource"], "resource")};
-    r.context = cedar::contextFromJson(j["context"], nullptr, r.action, "context");
-    requests.push_back(std::move(r));
+    requests.push_back(cedar::requestFromJson(json::parse(text), nullptr, "request"));
   }
   auto compileStart = Clock::now();
   table::DecisionTable t = table::compileTable(policies, store);

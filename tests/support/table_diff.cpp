@@ -14,17 +14,7 @@ namespace govmesh::tablediff {
 using namespace govmesh::cedar;
 
 Request parseRequest(const std::string& text, const Schema* schema) {
-  nlohmann::json j = parseJsonText(text, "request");
-  auto uid = [&](const char* key) {
-    if (!j.contains(key)) throw InputError("request", {}, std::string("missing ") + key);
-    return uidFromJson(j[key], std::string("request.") + key);
-  };
-  Request r;
-  r.principal = uid("principal");
-  r.action = uid("action");
-  r.resource = uid("resource");
-  r.context = contextFromJson(j.value("context", nlohmann::json::object()), schema, r.action, "request.context");
-  return r;
+  return requestFromJson(parseJsonText(text, "request"), schema, "request");
 }
 
 std::unique_ptr<LoadedTest> loadGenerated(const gen::GeneratedTest& g) {
