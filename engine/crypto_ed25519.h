@@ -11,14 +11,9 @@
 #include <string>
 #include <string_view>
 
-namespace govmesh::crypto {
+#include "engine/crypto_types.h"
 
-/// A raw Ed25519 public key (RFC 8032 encoding).
-using Ed25519PublicKey = std::array<uint8_t, 32>;
-/// A raw Ed25519 signature.
-using Ed25519Signature = std::array<uint8_t, 64>;
-/// A SHA-256 digest.
-using Sha256Digest = std::array<uint8_t, 32>;
+namespace govmesh::crypto {
 
 /// A freshly generated key pair as PEM text: PKCS#8 private key and SubjectPublicKeyInfo.
 struct Ed25519KeyPair {

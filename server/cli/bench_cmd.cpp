@@ -186,6 +186,7 @@ void addBench(CLI::App& app, int& exitCode) {
   tables->add_option("--seed", args->seed, "Workload seed");
   tables->add_flag("!--no-peer", args->peer, "Skip the cedar-wasm peer");
   tables->callback([args, &exitCode] { exitCode = runBench(*args); });
+  addBenchCrypto(*bench, exitCode);
 }
 
 }  // namespace govmesh::cli

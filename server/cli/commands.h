@@ -14,6 +14,11 @@ void addCedarTest(CLI::App& app, int& exitCode);
 void addDemo(CLI::App& app, int& exitCode);
 /// `govmesh bench tables`: backend throughput against the reference and cedar-wasm.
 void addBench(CLI::App& app, int& exitCode);
+/// `govmesh bench crypto` (registered under `bench`): Ed25519 and SHA-256 throughput per backend
+/// against OpenSSL, measured in one run.
+void addBenchCrypto(CLI::App& bench, int& exitCode);
+/// `govmesh verify-sigs`: Ed25519 verdicts for JSON lines {"pk","msg","sig"} (hex), one per line.
+void addVerifySigs(CLI::App& app, int& exitCode);
 /// `govmesh gen-tests`: seeded random Cedar tests in the integration-test format.
 void addGenTests(CLI::App& app, int& exitCode);
 

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   govmesh::cli::addAuthorize(app, exitCode);
   govmesh::cli::addCedarTest(app, exitCode);
   govmesh::cli::addGenTests(app, exitCode);
+  govmesh::cli::addVerifySigs(app, exitCode);
   govmesh::cli::addBench(app, exitCode);
   govmesh::cli::addBundleCommands(app, exitCode);
   try {
