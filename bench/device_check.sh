@@ -12,7 +12,7 @@ cd .gpu
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nproc; grep -m1 "model name" /proc/cpuinfo; } 2>&1 | tee $OUT/device.txt
 ./govmesh_gpu_tests 2>&1 | tee $OUT/gpu_tests.log; echo "gpu tests exit ${PIPESTATUS[0]}" | tee -a $OUT/gpu_tests.log
 [ -x ./govmesh_gpu_crypto_tests ] && { ./govmesh_gpu_crypto_tests 2>&1 | tee $OUT/gpu_crypto_tests.log; echo "gpu crypto tests exit ${PIPESTATUS[0]}" | tee -a $OUT/gpu_crypto_tests.log; }
-timeout 200 ./govmesh bench crypto --seconds 0.5 --gpu-batch 1048576 2>&1 | tee $OUT/bench_crypto.jsonl.log
+timeout 200 ./govmesh bench crypto --seconds 0.5 2>&1 | tee $OUT/bench_crypto.jsonl.log
 for args in "--policies 1000 --batch 4096" "--policies 1000 --batch 65536" "--policies 1000 --batch 1048576" "--policies 100000 --batch 4096"; do
   echo "== bench tables $args" | tee -a $OUT/bench.jsonl.log
   timeout 150 ./govmesh bench tables $args --seconds 1 --no-peer 2>&1 | tee -a $OUT/bench.jsonl.log
