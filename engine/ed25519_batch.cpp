@@ -165,6 +165,9 @@ class Batch {
   // Below this many signatures a failed subset is checked one by one: an MSM of 2 signatures
   // costs about as much as checking them.
   static constexpr size_t kSingleBelow = 3;
+  // A subset of at most this many whose halves both failed is checked one by one: with two or
+  // more bad signatures in it, bisecting further costs more MSM points than singles cost.
+  static constexpr size_t kDenseSingles = 32;
 
   void checkOne(uint32_t i) {
     ++lastStats.singles;
@@ -183,11 +186,54 @@ class Batch {
       for (uint32_t i : subset) out_[i] = 1;
       return;
     }
-    // Bisection: each bad signature costs about 2 log2(n) smaller MSMs, far less than n singles
-    // while bad signatures are few.
-    const size_t half = subset.size() / 2;
-    verifySubset(subset.first(half));
-    verifySubset(subset.subspan(half));
+    resolveFailed(subset);
+  }
+
+  /// Pinpoints the bad signatures of a subset whose batch equation failed (so it holds at least
+  /// one). Bisection costs about 2 log2(n) smaller MSMs per bad signature, far less than n
+  /// singles while bad signatures are rare; when both halves fail, bad ones are dense there and
+  /// a small subset is cheaper to check one by one.
+  void resolveFailed(std::span<const uint32_t> subset) {
+    if (subset.size() < kSingleBelow) {
+      for (uint32_t i : subset) checkOne(i);
+      return;
+    }
+    const std::span<const uint32_t> left = subset.first(subset.size() / 2), right = subset.subspan(subset.size() / 2);
+    if (left.size() < kSingleBelow) {
+      bool leftAllGood = true;
+      for (uint32_t i : left) {
+        checkOne(i);
+        leftAllGood = leftAllGood && out_[i] == 1;
+      }
+      // The parent failed: if left is clean, right holds a bad signature and needs no MSM of its own.
+      if (leftAllGood) {
+        resolveFailed(right);
+      } else {
+        verifySubset(right);
+      }
+      return;
+    }
+    if (batchEquationHolds(left)) {
+      for (uint32_t i : left) out_[i] = 1;
+      resolveFailed(right);
+      return;
+    }
+    if (right.size() < kSingleBelow || batchEquationHolds(right)) {
+      if (right.size() < kSingleBelow) {
+        for (uint32_t i : right) checkOne(i);
+      } else {
+        for (uint32_t i : right) out_[i] = 1;
+      }
+      resolveFailed(left);
+      return;
+    }
+    // Both halves fail: at least two bad signatures among these.
+    if (subset.size() <= kDenseSingles) {
+      for (uint32_t i : subset) checkOne(i);
+      return;
+    }
+    resolveFailed(left);
+    resolveFailed(right);
   }
 
   bool batchEquationHolds(std::span<const uint32_t> subset) {

@@ -300,8 +300,9 @@ TEST_CASE("ed25519 ifma: scalars outside the contract are denied, never read pas
     REQUIRE(govmesh::kernels::ed25519Prepare(djb[i].pk.data(), 32, djb[i].sig.data(), 64, djb[i].msg.data(),
                                              djb[i].msg.size(), in[i]));
   }
-  const uint8_t order[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-                             0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0x10};
+  const uint8_t order[32] = {0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7,
+                             0xa2, 0xde, 0xf9, 0xde, 0x14, 0,    0,    0,    0,    0,    0,
+                             0,    0,    0,    0,    0,    0,    0,    0,    0,    0x10};  // L
   // k + L (still below 2^253 when k < 2^253 - L) must give k's verdict: [8] kills the torsion.
   Ed25519Prepared shifted = in[0];
   unsigned carry = 0;
@@ -360,4 +361,72 @@ TEST_CASE("ed25519 ifma: speccheck, ZIP 215 and djb vectors") {
     INFO(djb[i].label);
     CHECK(djbGot[i] == 1);
   }
+}
+
+TEST_CASE("ed25519 ifma: mixed-order A and R, and random encodings, against the reference") {
+  if (!govmesh::simd::cpuHasIfma()) {
+    MESSAGE("SKIPPED: this CPU has no AVX-512 IFMA");
+    return;
+  }
+  namespace k = govmesh::kernels;
+  std::vector<k::GeP3> torsion;
+  for (const char* s : kSmallOrder) {
+    k::GeP3 t;
+    REQUIRE(k::geDecode(t, enc(s).data()));
+    torsion.push_back(t);
+  }
+  const uint64_t seed = 99;
+  std::mt19937_64 rng(seed);
+  const std::vector<Case> djb = djbCases(64);
+  REQUIRE(djb.size() == 64);
+  std::vector<PreparedCase> cases;
+  auto addTo = [](const uint8_t* enc32, const k::GeP3& t, uint8_t* out) {
+    k::GeP3 p;
+    REQUIRE(k::geDecode(p, enc32));
+    k::geEncode(out, k::geToP3(k::geAdd(p, k::geToCached(t))));
+  };
+  for (size_t i = 0; i < djb.size(); ++i) {
+    Ed25519Prepared p;
+    REQUIRE(k::ed25519Prepare(djb[i].pk.data(), 32, djb[i].sig.data(), 64, djb[i].msg.data(), djb[i].msg.size(), p));
+    // s and k kept: [8](sB - (R + T) - k(A + T')) = [8](sB - R - kA) for torsion T, T'.
+    Ed25519Prepared mixed = p;
+    addTo(p.a, torsion[rng() % 8], mixed.a);
+    addTo(p.r, torsion[rng() % 8], mixed.r);
+    // A + T' keeps A's large-order part, so it is not of small order: accepted.
+    cases.push_back({mixed, true, "djb " + std::to_string(i) + " plus torsion"});
+    // Control: R moved by a point of large order must fail.
+    Ed25519Prepared moved = p;
+    k::GeP3 a;
+    REQUIRE(k::geDecode(a, p.a));
+    addTo(p.r, a, moved.r);
+    cases.push_back({moved, false, "djb " + std::to_string(i) + " with R + A"});
+  }
+  // Random encodings: about half decode, almost none verify; lanes of every kind share vectors.
+  for (int i = 0; i < 400; ++i) {
+    Ed25519Prepared p;
+    for (auto& b : p.a) b = static_cast<uint8_t>(rng());
+    for (auto& b : p.r) b = static_cast<uint8_t>(rng());
+    for (auto& b : p.s) b = static_cast<uint8_t>(rng());
+    for (auto& b : p.k) b = static_cast<uint8_t>(rng());
+    p.s[31] &= 0x0f;  // below 2^252 < L
+    p.k[31] &= 0x0f;
+    if (i % 4 == 0) {  // small-order R: decodes, and [8]R vanishes
+      const auto r = enc(kSmallOrder[rng() % 8]);
+      std::copy(r.begin(), r.end(), p.r);
+    }
+    cases.push_back({p, false, "random " + std::to_string(i)});
+  }
+  std::shuffle(cases.begin(), cases.end(), rng);
+  std::vector<Ed25519Prepared> in;
+  for (const auto& c : cases) in.push_back(c.p);
+  std::vector<uint8_t> out(in.size(), 0xee);
+  govmesh::simd::ed25519VerifyPreparedIfma(in.data(), in.size(), out.data());
+  size_t accepted = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    INFO("seed " << seed << ", lane " << i << ": " << cases[i].label);
+    CHECK(static_cast<bool>(out[i]) == k::ed25519VerifyPrepared(cases[i].p));
+    if (cases[i].label.find("random") == std::string::npos) CHECK(out[i] == (cases[i].expected ? 1 : 0));
+    accepted += out[i];
+  }
+  CHECK(accepted >= 64);  // every mixed-order case
 }

@@ -1,14 +1,16 @@
 // Ed25519 verification on AVX-512 IFMA: one signature per 64-bit lane, eight per vector, every
-// lane on the same schedule (no data-dependent branches; per-lane choices are masks, gathers and
-// permutes). Criterion and verdicts as in engine/ed25519_verify.h.
+// lane on the same schedule (no data-dependent branches; per-lane choices are masks and gathers).
+// Criterion and verdicts as in engine/ed25519_verify.h. Field arithmetic and its limb bounds:
+// ed25519_ifma_field.hpp.
 //
 // Per batch of eight:
 //   1. decode A and R strictly (y < p, square root via u·v^3·(u·v^7)^((p-5)/8), x = 0 with the
 //      sign bit set rejected), both exponentiations interleaved for instruction-level parallelism;
 //   2. tabulate [d](-A) for d in [-7, 8] (cached form) per lane; [8]A falls out of the table build
 //      and gives the small-order test;
-//   3. one joint ladder over 64 signed radix-16 digits of s and k: Q = 16Q + [s_i]B + [k_i](-A),
-//      with B's 16-entry table looked up by vpermt2q and A's by gathers;
+//   3. one joint ladder, Q = 16Q + [k_i](-A) per signed radix-16 digit of k, plus [s_j]B every
+//      other step per signed radix-256 digit of s (32 additions of B instead of 64), both tables
+//      read by gathers: B's (129 affine entries) is shared and built once, A's per lane;
 //   4. Q - R, three doublings, and the identity test X = 0, Y = T (completed coordinates).
 #include "kernels/simd/ed25519_ifma.h"
 
@@ -179,20 +181,27 @@ void recode(const uint8_t (&b)[32], int8_t* digits, size_t stride) {
   for (int i = 0; i < 64; ++i) digits[static_cast<size_t>(i) * stride] = static_cast<int8_t>(e[i]);
 }
 
-/// B's table for vpermt2q: for coordinate c (y+x, y-x, 2d·x·y) and limb l, the 16 entries
-/// [d]B, d = -7..8, at index d + 7, split in two vectors of eight.
-struct BaseTable {
-  alignas(64) uint64_t limb[3][5][16];
-};
-
-Fe laneZeroBroadcast(const Fe& a) {
-  Fe r;
-  for (int i = 0; i < 5; ++i) r.v[i] = _mm512_permutexvar_epi64(_mm512_setzero_si512(), a.v[i]);
-  return r;
+/// Little-endian 32 bytes → signed radix-256 digits in [-128, 127], 32 of them (the top one
+/// ≤ 32 for s < 2^253): B's additions then come every other radix-16 step, half as many.
+void recodeBase(const uint8_t (&b)[32], int8_t* digits, size_t stride) {
+  int carry = 0;
+  for (int i = 0; i < 32; ++i) {
+    int e = b[i] + carry;
+    carry = (e + 128) >> 8;
+    e -= carry << 8;
+    digits[static_cast<size_t>(i) * stride] = static_cast<int8_t>(e);
+  }
 }
 
+/// [d]B for d = 0..128 in affine cached form, shared by all lanes and looked up by gathers:
+/// limb[d][c][l] with coordinates c = y+x, y-x, 2d·x·y, -2d·x·y (the last so that a negative
+/// digit is only a different index, -P = (-x, y) swapping y+x with y-x).
+struct BaseTable {
+  alignas(64) uint64_t limb[129][4][5];
+};
+
 Fe feInvert(const Fe& z) {
-  // z^(p-2) = z^(2^255 - 21) = (z^(2^250-1))^(2^5) · z^11, the chain of pow22523 reused.
+  // z^(p-2) = z^(2^255 - 21) = (z^(2^250-1))^(2^5) · z^11, the chain of pow22523.
   const Fe z2 = feSq(z);
   const Fe z9 = feMul(z, feSqN(z2, 2));
   const Fe z11 = feMul(z2, z9);
@@ -207,15 +216,9 @@ Fe feInvert(const Fe& z) {
   return feMul(feSqN(t250, 5), z11);
 }
 
-void storeLane0(const Fe& a, uint64_t* dst, size_t stride) {
-  alignas(64) uint64_t tmp[8];
-  for (int i = 0; i < 5; ++i) {
-    _mm512_store_si512(tmp, a.v[i]);
-    dst[static_cast<size_t>(i) * stride] = tmp[0];
-  }
-}
-
-/// Built once, on first use, with the same lane code (all lanes equal), from B's encoding.
+/// Built once, on first use, by the same lane code: B decoded from its encoding, its multiples
+/// summed one by one (all lanes equal), then packed eight to a vector (entry 8b+j+1 in lane j)
+/// so that sixteen inversions bring all 128 to affine form.
 BaseTable makeBaseTable() {
   // B = (x, 4/5) with x even: y = 0x6666...6658 little-endian.
   __m512i words[2][4];
@@ -228,30 +231,33 @@ BaseTable makeBaseTable() {
   P3 dec[2];
   __mmask8 ok[2];
   decodeX2(words, dec, ok);
-  P3 m[9];
-  m[1] = dec[0];
-  const Cached c1 = toCached(m[1]);
-  for (int i = 2; i <= 8; ++i) m[i] = (i % 2 == 0) ? toP3(dbl(m[i / 2])) : toP3(addCached(m[i - 1], c1));
+  const P3 base = dec[0];
+  const Cached cb = toCached(base);
   BaseTable t{};
-  for (int d = -7; d <= 8; ++d) {
-    const int e = d + 7;
-    Fe ypx = feSmall(1), ymx = feSmall(1), xy2d = feSmall(0);
-    if (d != 0) {
-      const P3& p = m[d < 0 ? -d : d];
-      const Fe zi = feInvert(p.z);
-      const Fe x = feMul(p.x, zi);
-      const Fe y = feMul(p.y, zi);
-      ypx = feAdd(y, x);
-      ymx = feSub(y, x);
-      xy2d = feMul(feMul(x, y), feConst(kLimbs2D));
-      if (d < 0) {  // -P = (-x, y): swaps y+x and y-x, negates x·y
-        std::swap(ypx, ymx);
-        xy2d = feNeg(xy2d);
+  t.limb[0][0][0] = 1;  // the identity: y+x = y-x = 1, x·y = 0
+  t.limb[0][1][0] = 1;
+  P3 cur = base;
+  for (int b = 0; b < 16; ++b) {
+    P3 packed = cur;
+    for (int j = 0; j < 8; ++j) {
+      if (b != 0 || j != 0) cur = toP3(addCached(cur, cb));
+      const __mmask8 lane = static_cast<__mmask8>(1u << j);
+      packed.x = feSelect(lane, packed.x, cur.x);
+      packed.y = feSelect(lane, packed.y, cur.y);
+      packed.z = feSelect(lane, packed.z, cur.z);
+    }
+    const Fe zi = feInvert(packed.z);
+    const Fe x = feMul(packed.x, zi);
+    const Fe y = feMul(packed.y, zi);
+    const Fe xy2d = feMul(feMul(x, y), feConst(kLimbs2D));
+    const Fe coords[4] = {feFreeze(feAdd(y, x)), feFreeze(feSub(y, x)), feFreeze(xy2d), feFreeze(feNeg(xy2d))};
+    alignas(64) uint64_t lanes[8];
+    for (int c = 0; c < 4; ++c) {
+      for (int l = 0; l < 5; ++l) {
+        _mm512_store_si512(lanes, coords[c].v[l]);
+        for (int j = 0; j < 8; ++j) t.limb[8 * b + j + 1][c][l] = lanes[j];
       }
     }
-    storeLane0(feFreeze(laneZeroBroadcast(ypx)), &t.limb[0][0][e], 16);
-    storeLane0(feFreeze(laneZeroBroadcast(ymx)), &t.limb[1][0][e], 16);
-    storeLane0(feFreeze(laneZeroBroadcast(xy2d)), &t.limb[2][0][e], 16);
   }
   return t;
 }
@@ -261,17 +267,18 @@ const BaseTable& baseTable() {
   return table;
 }
 
-/// Niels form of [d]B in each lane, idx = d + 7 in [0, 15].
-Niels lookupBase(const BaseTable& t, __m512i idx) {
+/// Niels form of [d]B in each lane, d in [-128, 127] sign-extended to 64 bits.
+Niels lookupBase(const BaseTable& t, __m512i d) {
+  const __mmask8 neg = _mm512_movepi64_mask(d);
+  const __m512i row = _mm512_mullo_epi64(_mm512_abs_epi64(d), bcast(20));
+  // Coordinate offsets (in limbs) of the three slots: y+x, y-x, 2d·x·y, or y-x, y+x, -2d·x·y.
+  const __m512i idx[3] = {_mm512_add_epi64(row, _mm512_mask_blend_epi64(neg, bcast(0), bcast(5))),
+                          _mm512_add_epi64(row, _mm512_mask_blend_epi64(neg, bcast(5), bcast(0))),
+                          _mm512_add_epi64(row, _mm512_mask_blend_epi64(neg, bcast(10), bcast(15)))};
   Niels r;
   Fe* coords[3] = {&r.ypx, &r.ymx, &r.xy2d};
-  for (int c = 0; c < 3; ++c) {
-    for (int l = 0; l < 5; ++l) {
-      const __m512i lo = _mm512_load_si512(&t.limb[c][l][0]);
-      const __m512i hi = _mm512_load_si512(&t.limb[c][l][8]);
-      coords[c]->v[l] = _mm512_permutex2var_epi64(lo, idx, hi);
-    }
-  }
+  for (int c = 0; c < 3; ++c)
+    for (int l = 0; l < 5; ++l) coords[c]->v[l] = _mm512_i64gather_epi64(idx[c], &t.limb[0][0][l], 8);
   return r;
 }
 
@@ -308,10 +315,13 @@ __mmask8 buildLaneTable(const P3& a, LaneTable& t) {
   return feIsZero(m[8].x);
 }
 
-Cached lookupLane(const LaneTable& t, __m512i idx) {
+/// Cached form of [d](-A) in each lane, d in [-7, 8] sign-extended to 64 bits.
+Cached lookupLane(const LaneTable& t, __m512i d) {
   // Index in uint64 units: entry·(4·5·8) + lane; the coordinate and limb go in the base pointer.
   const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i gi = _mm512_add_epi64(_mm512_mullo_epi64(idx, bcast(160)), lane);
+  const __m512i e = _mm512_add_epi64(d, bcast(7));
+  const __m512i e160 = _mm512_add_epi64(_mm512_slli_epi64(e, 7), _mm512_slli_epi64(e, 5));
+  const __m512i gi = _mm512_add_epi64(e160, lane);
   Cached r;
   Fe* coords[4] = {&r.ypx, &r.ymx, &r.z2, &r.t2d};
   for (int k = 0; k < 4; ++k)
@@ -319,8 +329,9 @@ Cached lookupLane(const LaneTable& t, __m512i idx) {
   return r;
 }
 
+/// Eight signed digits, one per lane, sign-extended.
 __m512i loadDigits(const int8_t* p) {
-  return _mm512_add_epi64(_mm512_cvtepi8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))), bcast(7));
+  return _mm512_cvtepi8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
 }
 
 /// Verdict mask for eight prepared signatures (all lanes real: the caller pads).
@@ -338,18 +349,18 @@ __attribute__((noinline)) __mmask8 verify8(const kernels::Ed25519Prepared (&in)[
   __mmask8 ok[2];
   decodeX2(words, pts, ok);
 
-  alignas(64) int8_t sd[64][8];
+  alignas(64) int8_t sd[32][8];
   alignas(64) int8_t kd[64][8];
   for (int j = 0; j < 8; ++j) {
-    recode(in[j].s, &sd[0][j], 8);
+    recodeBase(in[j].s, &sd[0][j], 8);
     recode(in[j].k, &kd[0][j], 8);
   }
 
   LaneTable table;  // 20 KiB on the stack, rebuilt per batch
   const __mmask8 smallA = buildLaneTable(pts[0], table);
 
-  // Q = sum over digits of 16^i·([s_i]B + [k_i](-A)) = [s]B - [k]A.
-  // The sum after each digit only feeds a doubling (X, Y, Z suffice) except after the last one.
+  // Q = sum of 16^i·[k_i](-A) + sum of 256^j·[s_j]B = [s]B - [k]A, B's digit j added at step
+  // i = 2j. The sum after each step only feeds a doubling (X, Y, Z suffice) except the last.
   P3 q{feSmall(0), feSmall(1), feSmall(1), feSmall(0)};
   P1P1 sum{};
   for (int i = 63; i >= 0; --i) {
@@ -360,11 +371,12 @@ __attribute__((noinline)) __mmask8 verify8(const kernels::Ed25519Prepared (&in)[
       t = toP2(dbl(t));
       q = toP3(dbl(t));
     }
-    q = toP3(addNiels(q, lookupBase(bt, loadDigits(sd[i]))));
+    if (i % 2 == 0) q = toP3(addNiels(q, lookupBase(bt, loadDigits(sd[i / 2]))));
     sum = addCached(q, lookupLane(table, loadDigits(kd[i])));
   }
   q = toP3(sum);
-  // Q - R, then [8]: the identity in completed coordinates is X = 0, Y = T.
+  // Q - R, then [8]: the identity in completed coordinates is X = 0, Y = T. ([8]P lies in the
+  // subgroup of order L, where X = 0 already forces the identity; Y = T is checked anyway.)
   const Cached cr = toCached(pts[1]);
   P3 t = toP2(addCached(q, Cached{cr.ymx, cr.ypx, cr.z2, feNeg(cr.t2d)}));
   t = toP2(dbl(t));

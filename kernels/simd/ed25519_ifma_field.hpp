@@ -45,8 +45,10 @@ inline constexpr uint64_t kLimbs2P[5] = {(uint64_t{1} << 53) - 38, (uint64_t{1} 
                                          (uint64_t{1} << 53) - 2, (uint64_t{1} << 53) - 2,
                                          (uint64_t{1} << 48) - 2};
 
+/// x in every lane.
 GOVMESH_IFMA_INLINE __m512i bcast(uint64_t x) { return _mm512_set1_epi64(static_cast<long long>(x)); }
 
+/// A constant given by its limbs, in every lane.
 GOVMESH_IFMA_INLINE Fe feConst(const uint64_t (&l)[5]) {
   Fe r;
   GOVMESH_IFMA_UNROLL
@@ -54,6 +56,7 @@ GOVMESH_IFMA_INLINE Fe feConst(const uint64_t (&l)[5]) {
   return r;
 }
 
+/// A small constant (< 2^52) in every lane.
 GOVMESH_IFMA_INLINE Fe feSmall(uint64_t x) {
   Fe r;
   r.v[0] = bcast(x);
@@ -77,6 +80,7 @@ GOVMESH_IFMA_INLINE void feCarry(Fe& r) {
   }
 }
 
+/// a + b (limbs below 2^53 before the carry).
 GOVMESH_IFMA_INLINE Fe feAdd(const Fe& a, const Fe& b) {
   Fe r;
   GOVMESH_IFMA_UNROLL
@@ -85,6 +89,7 @@ GOVMESH_IFMA_INLINE Fe feAdd(const Fe& a, const Fe& b) {
   return r;
 }
 
+/// a - b as a + 2p - b, so that no limb goes negative (limbs below 2^54 before the carry).
 GOVMESH_IFMA_INLINE Fe feSub(const Fe& a, const Fe& b) {
   Fe r;
   GOVMESH_IFMA_UNROLL
@@ -93,6 +98,7 @@ GOVMESH_IFMA_INLINE Fe feSub(const Fe& a, const Fe& b) {
   return r;
 }
 
+/// -a as 2p - a.
 GOVMESH_IFMA_INLINE Fe feNeg(const Fe& a) {
   Fe r;
   GOVMESH_IFMA_UNROLL
@@ -204,7 +210,9 @@ GOVMESH_IFMA_INLINE Fe feFreeze(const Fe& a) {
 /// Lanes whose value is 0 mod p.
 GOVMESH_IFMA_INLINE __mmask8 feIsZero(const Fe& a) {
   const Fe f = feFreeze(a);
-  const __m512i o = _mm512_or_si512(_mm512_or_si512(f.v[0], f.v[1]), _mm512_or_si512(_mm512_or_si512(f.v[2], f.v[3]), f.v[4]));
+  const __m512i o01 = _mm512_or_si512(f.v[0], f.v[1]);
+  const __m512i o23 = _mm512_or_si512(f.v[2], f.v[3]);
+  const __m512i o = _mm512_or_si512(_mm512_or_si512(o01, o23), f.v[4]);
   return _mm512_cmpeq_epi64_mask(o, _mm512_setzero_si512());
 }
 

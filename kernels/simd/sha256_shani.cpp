@@ -1,6 +1,7 @@
 // SHA-256 with the x86 SHA extensions, one message at a time, and the CPU checks of every
 // SHA-256 SIMD path. Compiled with -msha -msse4.1 -mssse3 on this file alone; callers check
 // cpuHasShaNi() first.
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
@@ -9,7 +10,15 @@
 
 namespace govmesh::simd {
 
-bool cpuHasShaNi() { return __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1"); }
+// CPUID directly: clang's __builtin_cpu_supports does not know "sha".
+bool cpuHasShaNi() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const bool sse41 = (ecx >> 19) & 1;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool sha = (ebx >> 29) & 1;
+  return sse41 && sha;
+}
 
 bool cpuHasAvx2() { return __builtin_cpu_supports("avx2"); }
 
