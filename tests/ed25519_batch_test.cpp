@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -197,4 +199,30 @@ TEST_CASE("MSM: Straus and Pippenger equal a naive sum") {
   }
   CHECK(pippengerWindowBits(256) >= 5);
   CHECK(pippengerWindowBits(4096) > pippengerWindowBits(64));
+}
+
+TEST_CASE("backend registry: priority order, GOVMESH_ED25519_BACKEND forces the default, unknown names refused") {
+  const std::vector<std::string>& all = ed25519Backends();
+  REQUIRE(!all.empty());
+  CHECK(all.back() == "openssl");
+  const std::vector<std::string> available = ed25519AvailableBackends();
+  CHECK(std::find(available.begin(), available.end(), "single") != available.end());
+  CHECK(std::find(available.begin(), available.end(), "batch") != available.end());
+  unsetenv("GOVMESH_ED25519_BACKEND");
+  CHECK(ed25519DefaultBackend() == available.front());
+
+  // An empty batch separates "ran" (true) from "refused" (false).
+  std::vector<uint8_t> out;
+  setenv("GOVMESH_ED25519_BACKEND", "single", 1);
+  CHECK(ed25519DefaultBackend() == "single");
+  CHECK(ed25519Verify(ed25519DefaultBackend(), {}, out));
+  setenv("GOVMESH_ED25519_BACKEND", "avx9000", 1);
+  CHECK(ed25519DefaultBackend() == "avx9000");
+  CHECK_FALSE(ed25519Verify(ed25519DefaultBackend(), {}, out));
+  CHECK_FALSE(ed25519BackendAvailable("avx9000"));
+  unsetenv("GOVMESH_ED25519_BACKEND");
+  for (const std::string& name : all) {
+    const bool listed = std::find(available.begin(), available.end(), name) != available.end();
+    CHECK(ed25519BackendAvailable(name) == listed);
+  }
 }

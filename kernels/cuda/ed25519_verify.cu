@@ -14,20 +14,13 @@
 #include <mutex>
 #include <vector>
 
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ed25519_core.h"
 #include "kernels/cuda/ed25519_cuda.h"
 
 namespace govmesh::kernels {
 
 namespace {
-
-#define GOVMESH_CUDA_CHECK(call)  \
-  do {                            \
-    if ((call) != cudaSuccess) {  \
-      cudaGetLastError();         \
-      return false;               \
-    }                             \
-  } while (0)
 
 constexpr int kStreams = 4;
 // Signatures per chunk: enough to fill an H100 (132 SMs × a few blocks of 128 threads, with

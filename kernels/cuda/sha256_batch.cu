@@ -10,20 +10,13 @@
 #include <cstring>
 #include <mutex>
 
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/sha256_core.h"
 #include "kernels/cuda/sha256_cuda.h"
 
 namespace govmesh::kernels {
 
 namespace {
-
-#define GOVMESH_SHA_CUDA_CHECK(call) \
-  do {                               \
-    if ((call) != cudaSuccess) {     \
-      cudaGetLastError();            \
-      return false;                  \
-    }                                \
-  } while (0)
 
 constexpr int kThreadsPerBlock = 128;
 
@@ -83,7 +76,7 @@ BatchBuffers& batchBuffers() {
 
 bool sha256Cuda(const uint8_t* const* data, const size_t* lens, size_t n, uint8_t* out) {
   if (n == 0) return true;
-  GOVMESH_SHA_CUDA_CHECK(cudaSetDevice(0));
+  GOVMESH_CUDA_CHECK(cudaSetDevice(0));
   BatchBuffers& b = batchBuffers();
   std::lock_guard<std::mutex> lock(b.mutex);
   size_t total = 0;
@@ -101,14 +94,14 @@ bool sha256Cuda(const uint8_t* const* data, const size_t* lens, size_t n, uint8_
     at += lens[i];
   }
   hostOffsets[n] = at;
-  GOVMESH_SHA_CUDA_CHECK(cudaMemcpy(b.devData.ptr, hostData, dataBytes, cudaMemcpyHostToDevice));
-  GOVMESH_SHA_CUDA_CHECK(cudaMemcpy(b.devOffsets.ptr, hostOffsets, offsetBytes, cudaMemcpyHostToDevice));
+  GOVMESH_CUDA_CHECK(cudaMemcpy(b.devData.ptr, hostData, dataBytes, cudaMemcpyHostToDevice));
+  GOVMESH_CUDA_CHECK(cudaMemcpy(b.devOffsets.ptr, hostOffsets, offsetBytes, cudaMemcpyHostToDevice));
   size_t blocks = (n + kThreadsPerBlock - 1) / kThreadsPerBlock;
   sha256BatchKernel<<<static_cast<unsigned>(blocks), kThreadsPerBlock>>>(
       static_cast<const uint8_t*>(b.devData.ptr), static_cast<const uint64_t*>(b.devOffsets.ptr), n,
       static_cast<uint8_t*>(b.devOut.ptr));
-  GOVMESH_SHA_CUDA_CHECK(cudaGetLastError());
-  GOVMESH_SHA_CUDA_CHECK(cudaMemcpy(b.hostOut.ptr, b.devOut.ptr, outBytes, cudaMemcpyDeviceToHost));
+  GOVMESH_CUDA_CHECK(cudaGetLastError());
+  GOVMESH_CUDA_CHECK(cudaMemcpy(b.hostOut.ptr, b.devOut.ptr, outBytes, cudaMemcpyDeviceToHost));
   std::memcpy(out, b.hostOut.ptr, outBytes);
   return true;
 }

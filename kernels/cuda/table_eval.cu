@@ -4,19 +4,12 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/table_eval_cuda.h"
 
 namespace govmesh::kernels {
 
 namespace {
-
-#define GOVMESH_CUDA_CHECK(call)             \
-  do {                                       \
-    if ((call) != cudaSuccess) {             \
-      cudaGetLastError();                    \
-      return false;                          \
-    }                                        \
-  } while (0)
 
 constexpr int kStreams = 4;
 
