@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <chrono>
 #include <cstring>
 #include <limits>
@@ -38,6 +39,12 @@ int64_t saturatingAdd(int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_add_overflow(a, b, &r)) return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
   return r;
+}
+
+// The marker of an unsigned request (AdmissionOptions::acceptUnsigned): no real signature is all
+// zero (its S would be 0 and its R a point of small order).
+bool isUnsigned(const crypto::Ed25519Signature& sig) {
+  return std::all_of(sig.begin(), sig.end(), [](uint8_t b) { return b == 0; });
 }
 
 uint64_t elapsedNs(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
@@ -181,6 +188,14 @@ int64_t systemClockNs() {
 Admission::Admission(AdmissionOptions options) : options_(std::move(options)), nonces_(options_.nonces) {
   if (!options_.clock) options_.clock = systemClockNs;
   if (options_.ed25519Backend.empty()) options_.ed25519Backend = crypto::ed25519DefaultBackend();
+  // A configuration error, refused loudly at start: admitting with a verifier of another
+  // criterion (OpenSSL's accepts small-order keys) would allow what our criterion rejects.
+  for (const std::string& name : {options_.ed25519Backend, options_.ed25519FallbackBackend}) {
+    if (!crypto::ed25519BackendEnforcesCriterion(name)) {
+      throw std::invalid_argument("Ed25519 backend '" + name +
+                                  "' is for comparison only (its criterion differs); it cannot admit requests");
+    }
+  }
   if (options_.sha256Backend.empty()) {
     auto available = crypto::sha256AvailableBackends();
     options_.sha256Backend = available.empty() ? "scalar" : available.front();
@@ -290,6 +305,7 @@ bool Admission::admit(const std::shared_ptr<const Bundle>& bundle, std::span<con
   std::string signingBytes;
   for (size_t i = 0; i < n; ++i) {
     if (!pending(i)) continue;
+    if (options_.acceptUnsigned && isUnsigned(requests[i].signature)) continue;
     sigIdx.push_back(i);
     appendCanonicalSigningBytes(requests[i], signedDigest[i], signingBytes);
     msgEnd.push_back(signingBytes.size());

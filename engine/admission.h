@@ -121,7 +121,9 @@ struct AdmissionOptions {
   int64_t timestampWindowNs = int64_t{30} * 1'000'000'000;
   /// Where "now" comes from; empty means systemClockNs.
   ClockNs clock;
-  /// Ed25519 backend for the batch; empty means ed25519DefaultBackend() at construction.
+  /// Ed25519 backend for the batch; empty means ed25519DefaultBackend() at construction. A
+  /// backend that does not enforce our criterion ("openssl") is refused: the constructor throws
+  /// std::invalid_argument.
   std::string ed25519Backend;
   /// SHA-256 backend for payloads; empty means the first of sha256AvailableBackends().
   std::string sha256Backend;
@@ -135,6 +137,11 @@ struct AdmissionOptions {
   bool checkShape = true;
   /// Sizing of the nonce cache.
   NonceCacheOptions nonces;
+  /// Benchmarking only (`govmesh serve --allow-unsigned`, loopback listeners): a request whose
+  /// signature is all zero bytes (what the server's wire decoder makes of an empty signature)
+  /// skips step 7; every other check still applies, its nonce included. Off (the default), such
+  /// a request fails step 7 like any bad signature (kBadSignature).
+  bool acceptUnsigned = false;
 };
 
 /// Where one admit() call spent its time, for the per-stage latency metrics. The stages follow

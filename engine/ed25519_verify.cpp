@@ -145,6 +145,8 @@ std::vector<std::string> ed25519AvailableBackends() {
   return names;
 }
 
+bool ed25519BackendEnforcesCriterion(std::string_view name) { return name != "openssl"; }
+
 std::string ed25519DefaultBackend() {
   if (const char* forced = std::getenv("GOVMESH_ED25519_BACKEND"); forced && *forced) return forced;
   for (const std::string& name : ed25519Backends()) {

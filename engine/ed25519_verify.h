@@ -47,6 +47,11 @@ std::vector<std::string> ed25519AvailableBackends();
 /// True when `name` is a known backend that this machine can run.
 bool ed25519BackendAvailable(std::string_view name);
 
+/// True for every backend that enforces the criterion above: all but "openssl", whose verdicts
+/// differ on small-order keys and cofactored-only signatures. Enforcement points (admission,
+/// replay) must refuse a backend for which this is false.
+bool ed25519BackendEnforcesCriterion(std::string_view name);
+
 /// The default backend: GOVMESH_ED25519_BACKEND when set (an unknown or unrunnable name there is
 /// returned as is, so that ed25519Verify reports it), else the first runnable of ed25519Backends().
 std::string ed25519DefaultBackend();

@@ -172,7 +172,8 @@ bool readFixed(capnp::Data::Reader d, std::array<uint8_t, N>& out, const char* w
   return true;
 }
 
-void decodeInto(wire::Request::Reader r, const engine::Bundle* internTable, DecodedRequest& out) {
+void decodeInto(wire::Request::Reader r, const engine::Bundle* internTable, bool emptySignatureAsZero,
+                DecodedRequest& out) {
   out.code = DenyCode::kMalformed;  // until everything has been read
   out.reason.clear();
   engine::SignedRequest& q = out.request;
@@ -206,7 +207,11 @@ void decodeInto(wire::Request::Reader r, const engine::Bundle* internTable, Deco
   q.keyId = toStd(r.getKeyId());
   q.timestampNs = r.getTimestampNs();
   if (!readFixed(r.getNonce(), q.nonce, "nonce", out.reason)) return;
-  if (!readFixed(r.getSignature(), q.signature, "signature", out.reason)) return;
+  if (emptySignatureAsZero && r.getSignature().size() == 0) {
+    q.signature.fill(0);
+  } else if (!readFixed(r.getSignature(), q.signature, "signature", out.reason)) {
+    return;
+  }
 
   q.payload.reset();
   if (r.hasPayload()) {
@@ -250,10 +255,11 @@ capnp::ReaderOptions wireReaderOptions() {
   return o;
 }
 
-DecodedRequest decodeRequest(wire::Request::Reader r, const engine::Bundle* internTable) noexcept {
+DecodedRequest decodeRequest(wire::Request::Reader r, const engine::Bundle* internTable,
+                             bool emptySignatureAsZero) noexcept {
   DecodedRequest out;
   try {
-    decodeInto(r, internTable, out);
+    decodeInto(r, internTable, emptySignatureAsZero, out);
   } catch (const kj::Exception& e) {
     out.code = DenyCode::kMalformed;
     out.reason = std::string("unreadable request: ") + e.getDescription().cStr();
@@ -269,10 +275,10 @@ DecodedRequest decodeRequest(wire::Request::Reader r, const engine::Bundle* inte
 }
 
 void decodeRequests(capnp::List<wire::Request>::Reader requests, const engine::Bundle* internTable,
-                    std::vector<DecodedRequest>& out) noexcept {
+                    std::vector<DecodedRequest>& out, bool emptySignatureAsZero) noexcept {
   try {
     out.resize(requests.size());
-    for (uint32_t i = 0; i < requests.size(); ++i) out[i] = decodeRequest(requests[i], internTable);
+    for (uint32_t i = 0; i < requests.size(); ++i) out[i] = decodeRequest(requests[i], internTable, emptySignatureAsZero);
   } catch (...) {
     // Only allocation can fail here (decodeRequest catches the rest): answer nothing rather
     // than something partial; the caller denies by the wire list's size.

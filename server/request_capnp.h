@@ -48,14 +48,17 @@ struct DecodedRequest {
 
 /// Reads one request. Interned entity references resolve through `internTable`'s entity table
 /// (Bundle::table.entities); with no table, or an index past its end, they are MALFORMED.
-/// Never throws.
-DecodedRequest decodeRequest(wire::Request::Reader r, const engine::Bundle* internTable) noexcept;
+/// `emptySignatureAsZero`: an absent or empty signature decodes as 64 zero bytes (the server
+/// does this so that an unsigned request is judged by admission: BAD_SIGNATURE, or accepted
+/// under AdmissionOptions::acceptUnsigned) instead of MALFORMED. Never throws.
+DecodedRequest decodeRequest(wire::Request::Reader r, const engine::Bundle* internTable,
+                             bool emptySignatureAsZero = false) noexcept;
 
 /// Reads a batch: out[i] is requests[i] decoded (out is resized to the list's size). A list
 /// that cannot be read at all yields no entries; callers answer by the wire list's size.
 /// Never throws.
 void decodeRequests(capnp::List<wire::Request>::Reader requests, const engine::Bundle* internTable,
-                    std::vector<DecodedRequest>& out) noexcept;
+                    std::vector<DecodedRequest>& out, bool emptySignatureAsZero = false) noexcept;
 
 /// Writes `r` into `b` (for clients). With `internTable`, entity references found in its entity
 /// table are sent interned (the signature is unaffected: it covers the uid text). Returns

@@ -31,7 +31,7 @@ GOVMESH_HD inline Fe feZero() { return Fe{{0, 0, 0, 0, 0}}; }
 GOVMESH_HD inline Fe feOne() { return Fe{{1, 0, 0, 0, 0}}; }
 
 /// Carries each limb into the next (the top one times 19 into the bottom): limbs < 2^51 + 2^18
-/// for any input limbs < 2^64.
+/// for input limbs < 2^63 (every caller stays below 2^56).
 GOVMESH_HD inline Fe feCarry(Fe f) {
   using field_detail::kMask51;
   uint64_t c;

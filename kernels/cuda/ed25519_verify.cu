@@ -75,8 +75,9 @@ struct Slot {
 
   bool reserve(size_t chunkBytes, size_t sigs) {
     if (chunkBytes > chunkCapacity) {
-      cudaFreeHost(hostChunk);
-      cudaFree(devChunk);
+      // Freed before the larger allocation; a failing free means a broken context, reported.
+      GOVMESH_CUDA_CHECK(cudaFreeHost(hostChunk));
+      GOVMESH_CUDA_CHECK(cudaFree(devChunk));
       hostChunk = devChunk = nullptr;
       chunkCapacity = 0;
       size_t cap = std::max(chunkBytes, headerBytes(kChunkSigs) + kChunkMsgBytes / 4);
@@ -85,8 +86,8 @@ struct Slot {
       chunkCapacity = cap;
     }
     if (sigs > verdictCapacity) {
-      cudaFreeHost(hostVerdicts);
-      cudaFree(devVerdicts);
+      GOVMESH_CUDA_CHECK(cudaFreeHost(hostVerdicts));
+      GOVMESH_CUDA_CHECK(cudaFree(devVerdicts));
       hostVerdicts = devVerdicts = nullptr;
       verdictCapacity = 0;
       size_t cap = std::max(sigs, kChunkSigs);
@@ -106,8 +107,9 @@ struct Ed25519CudaContext {
   Slot slots[kStreams];
 
   bool init() {
-    if (ready) return true;
+    // Per call: the device is a property of the calling thread, and batches come from many.
     GOVMESH_CUDA_CHECK(cudaSetDevice(0));
+    if (ready) return true;
     for (Slot& s : slots)
       if (!s.stream) GOVMESH_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
     ready = true;

@@ -126,7 +126,7 @@ inline void mbStartLane(MbLane& lane, uint32_t* state, size_t lanes, size_t slot
 template <class V>
 void sha256Multi(const uint8_t* const* data, const size_t* lens, size_t n, uint8_t* out) {
   constexpr size_t kL = V::kLanes;
-  alignas(64) uint32_t state[8 * kL];
+  alignas(64) uint32_t state[8 * kL] = {};
   MbLane lanes[kL];
   size_t nextJob = 0, active = 0;
   uint64_t cachedKey = 0;  // the padding block whose K + W is in cachedKw (0: none)

@@ -24,7 +24,8 @@ bool cpuHasShaNi() {
 bool cpuHasAvx2() { return __builtin_cpu_supports("avx2"); }
 
 bool cpuHasAvx512() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512dq");
 }
 
 namespace {

@@ -24,5 +24,10 @@ void addGenTests(CLI::App& app, int& exitCode);
 
 /// `govmesh keygen`, `compile`, `sign`, `inspect`, `verify-bundle`: signed policy bundles.
 void addBundleCommands(CLI::App& app, int& exitCode);
+/// `govmesh serve`: the decision service (Cap'n Proto RPC, metrics) until SIGTERM; SIGHUP reloads.
+void addServe(CLI::App& app, int& exitCode);
+/// `govmesh loadgen`: a signed (or unsigned) mixed load against a node, with tampered requests;
+/// one JSON report at the end.
+void addLoadgen(CLI::App& app, int& exitCode);
 
 }  // namespace govmesh::cli

@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   govmesh::cli::addVerifySigs(app, exitCode);
   govmesh::cli::addBench(app, exitCode);
   govmesh::cli::addBundleCommands(app, exitCode);
+  govmesh::cli::addServe(app, exitCode);
+  govmesh::cli::addLoadgen(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

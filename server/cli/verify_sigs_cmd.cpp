@@ -3,6 +3,7 @@
 // that the batch, AVX-512 and CUDA backends see many signatures at once while memory stays bounded
 // on inputs of any length (stdin included).
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -117,9 +118,13 @@ int runVerifySigs(const VerifySigsArgs& a) {
   }
   if (a.file.empty()) throw InputError("verify-sigs", {}, "missing FILE (a path, or - for standard input)");
   std::string backend = a.backend.empty() ? crypto::ed25519DefaultBackend() : a.backend;
+  if (a.backend.empty() && !crypto::ed25519BackendEnforcesCriterion(backend)) {
+    throw InputError("GOVMESH_ED25519_BACKEND", {},
+                     "'" + backend + "' is for comparison only (another criterion); name it with --backend to use it");
+  }
   if (!crypto::ed25519BackendAvailable(backend)) {
     const std::vector<std::string>& known = crypto::ed25519Backends();
-    bool isKnown = std::find(known.begin(), known.end(), backend) != known.end() || backend == "openssl";
+    bool isKnown = std::find(known.begin(), known.end(), backend) != known.end();
     std::string where = a.backend.empty() ? " (from GOVMESH_ED25519_BACKEND)" : "";
     throw InputError("--backend", {},
                      (isKnown ? "backend '" + backend + "'" + where + " cannot run on this machine"
@@ -130,6 +135,8 @@ int runVerifySigs(const VerifySigsArgs& a) {
   std::istream* input = &std::cin;
   std::string name = a.file == "-" ? "<stdin>" : a.file;
   if (a.file != "-") {
+    std::error_code ec;
+    if (std::filesystem::is_directory(a.file, ec)) throw InputError(a.file, {}, "is a directory, not a file of JSON lines");
     fileStream.open(a.file, std::ios::binary);
     if (!fileStream) throw InputError(a.file, {}, "cannot open");
     input = &fileStream;

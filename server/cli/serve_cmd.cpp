@@ -1,0 +1,142 @@
+// `govmesh serve`: runs the decision service (server/service.h) until SIGTERM or SIGINT, and
+// re-reads the bundle file on SIGHUP.
+//
+// Signals are handled synchronously: they are blocked in every thread (the mask is set before the
+// service starts its threads, which inherit it) and this thread takes them with sigwait(), so no
+// code runs in an async signal handler.
+//
+// A bundle that is missing, unreadable, untrusted or otherwise refused at start-up is an error
+// (exit 1, naming the file and the reason): an operator who names a bundle means to serve it, and
+// a node that silently came up answering NO_BUNDLE would look healthy to a process supervisor.
+// (The library itself can run without a bundle; see DecisionService.) A bundle refused on SIGHUP
+// is logged on stderr and the active one stays.
+#include <pthread.h>
+#include <signal.h>
+
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "compiler/archive.h"
+#include "engine/crypto_ed25519.h"
+#include "server/cli/commands.h"
+#include "server/service.h"
+
+namespace govmesh::cli {
+
+namespace {
+
+struct ServeArgs {
+  std::string bundle;
+  std::vector<std::string> trust;
+  std::string listen = "127.0.0.1:7878";
+  std::optional<std::string> metrics;
+  size_t batch = 1024;
+  int64_t batchWaitUs = 200;
+  size_t workers = 1;
+  size_t queue = size_t{1} << 16;
+  std::string backend;
+  bool allowUnsigned = false;
+  std::string nodeId;
+};
+
+// "host:port" with the port replaced by the bound one (the listen address may say port 0).
+std::string boundAddress(const std::string& listen, uint16_t port) {
+  size_t colon = listen.rfind(':');
+  if (!listen.empty() && listen.front() == '[') {
+    const size_t close = listen.find(']');
+    colon = close == std::string::npos ? std::string::npos : close + 1;
+  } else if (listen.find(':') != colon) {
+    return "[" + listen + "]:" + std::to_string(port);  // a bare IPv6 address
+  }
+  const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+  return host + ":" + std::to_string(port);
+}
+
+int runServe(const ServeArgs& a) {
+  server::ServiceOptions o;
+  o.listen = a.listen;
+  o.metricsListen = a.metrics;
+  for (const std::string& f : a.trust) o.trusted.push_back(crypto::publicKeyFromPem(cedar::readFile(f), f));
+  o.bundlePath = a.bundle;
+  o.pipeline.maxBatch = a.batch;
+  o.pipeline.maxWait = std::chrono::microseconds(a.batchWaitUs);
+  o.pipeline.workers = a.workers;
+  o.pipeline.queueCapacity = a.queue;
+  o.pipeline.backend = a.backend;
+  o.nodeId = a.nodeId;
+  o.allowUnsigned = a.allowUnsigned;
+  o.onReload = [](const engine::LoadOutcome& out) {
+    if (out.accepted && out.swapped)
+      std::cerr << "govmesh serve: SIGHUP: now serving bundle revision " << out.revision << std::endl;
+    else if (out.accepted)
+      std::cerr << "govmesh serve: SIGHUP: bundle unchanged (revision " << out.revision << ")" << std::endl;
+    else
+      std::cerr << "govmesh serve: SIGHUP: bundle refused (" << engine::loadRefusalName(out.reason) << "): " << out.message
+                << "; keeping the active one" << std::endl;
+  };
+
+  // Block the signals before any thread exists, so that every thread inherits the mask and
+  // only sigwait() below ever takes them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::DecisionService service(std::move(o));
+  const auto& first = service.initialLoad();
+  if (first && !first->accepted)
+    throw std::runtime_error("cannot serve bundle (" + std::string(engine::loadRefusalName(first->reason)) + "): " + first->message);
+  service.start();
+  std::cout << "listening on " << boundAddress(a.listen, service.port()) << " (metrics "
+            << (a.metrics ? boundAddress(*a.metrics, service.metricsPort()) : std::string("off")) << "), bundle revision "
+            << service.bundles().revision() << std::endl;
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      service.requestReload();
+      continue;
+    }
+    std::cerr << "govmesh serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": draining" << std::endl;
+    break;
+  }
+  service.shutdown();
+  const engine::PipelineCounters c = service.pipeline().counters();
+  std::cerr << "govmesh serve: stopped after " << (c.allowed + c.denied) << " decisions (" << c.allowed << " allowed)"
+            << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+void addServe(CLI::App& app, int& exitCode) {
+  auto a = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve", "Run the decision service: Cap'n Proto RPC, /metrics /healthz /readyz; SIGHUP reloads the bundle, SIGTERM drains");
+  cmd->add_option("--bundle", a->bundle, "Signed policy bundle file (re-read on SIGHUP)")->required();
+  cmd->add_option("--trust", a->trust, "Trusted authority public key (PEM); repeatable")->required();
+  cmd->add_option("--listen", a->listen, "RPC address host:port (port 0: any free port)")->capture_default_str();
+  cmd->add_option("--metrics", a->metrics, "HTTP address host:port for /metrics, /healthz, /readyz");
+  cmd->add_option("--batch", a->batch, "Flush a micro-batch at this many requests (B)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-wait-us", a->batchWaitUs, "Flush a micro-batch this long after its first request (T, µs)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--workers", a->workers, "Pipeline worker threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--queue", a->queue, "Most requests waiting; more are answered OVERLOADED at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--backend", a->backend, "Table-evaluation backend (default: the best this machine runs)");
+  cmd->add_flag("--allow-unsigned", a->allowUnsigned,
+                "Benchmarking: requests with an empty signature skip the Ed25519 check (loopback --listen only)");
+  cmd->add_option("--node-id", a->nodeId, "The node's name in status()");
+  cmd->callback([a, &exitCode] { exitCode = runServe(*a); });
+}
+
+}  // namespace govmesh::cli

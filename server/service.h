@@ -1,0 +1,115 @@
+// The decision service runtime (issue 6): the Cap'n Proto RPC front door (server/govmesh.capnp,
+// interface Authorizer) over the batch pipeline (engine/pipeline.h), the verified bundle state
+// (engine/bundle_manager.h) and the Prometheus/health endpoints (kj-http).
+//
+// Threads. start() runs one kj event loop on its own thread: it accepts RPC and HTTP
+// connections, decodes requests and encodes decisions, and never does heavy work. authorize()
+// decodes the request list, submits it to the Pipeline and returns a promise that the pipeline's
+// callback (on a worker thread) fulfils across threads; the decisions are encoded back on the
+// loop thread. Bundle loads (loadBundle RPC, requestReload) verify and compile on a separate
+// control thread, because BundleManager::offer re-parses the content and Pipeline::setBundle
+// builds the flat table; the loop only waits for the outcome.
+//
+// Fail closed (ARCHITECTURE.md decision 8): a service without a verified bundle answers every
+// request NO_BUNDLE; a bundle past its deadline gives POLICY_STALE; a full queue OVERLOADED at
+// once; a call that arrives while shutdown() drains SHUTTING_DOWN; after shutdown() the port is
+// closed (connection refused). Every deny carries its code; nothing here can make an allow.
+//
+// Unsigned mode (ServiceOptions::allowUnsigned, for `govmesh loadgen --unsigned`): a request
+// whose signature is empty (or 64 zero bytes) skips only the Ed25519 check; everything else
+// still applies. Allowed only on a loopback listener. Off, such a request is BAD_SIGNATURE.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/bundle_manager.h"
+#include "engine/crypto_types.h"
+#include "engine/pipeline.h"
+
+namespace govmesh::server {
+
+/// Settings of a DecisionService.
+struct ServiceOptions {
+  /// RPC listen address "host:port" (kj syntax; port 0 picks a free one, see port()).
+  std::string listen = "127.0.0.1:7878";
+  /// HTTP address for /metrics, /healthz and /readyz; none: no HTTP endpoint.
+  std::optional<std::string> metricsListen;
+  /// Authority keys a bundle must be signed by (none: every bundle is refused).
+  std::vector<crypto::Ed25519PublicKey> trusted;
+  /// Bundle file loaded at construction and re-read by requestReload().
+  std::optional<std::string> bundlePath;
+  /// The pipeline (workers, B, T, queue, backend, admission clock and window, test hooks). Its
+  /// admission clock, when set, is also the bundle manager's clock, so that freshness is judged
+  /// by one clock. An `observer` given here is called after the service's own.
+  engine::PipelineOptions pipeline;
+  /// The node's name in status() (the lineage key fingerprint once lineage lands).
+  std::string nodeId;
+  /// Accept unsigned requests (see the top of this file). Loopback listeners only.
+  bool allowUnsigned = false;
+  /// Called on the control thread with the outcome of each requestReload() (the CLI logs it;
+  /// library code never prints). Must not call back into the service's reload paths.
+  std::function<void(const engine::LoadOutcome&)> onReload;
+};
+
+/// The decision service (see the top of this file). Thread-safety: every public member may be
+/// called from any thread; requestReload() also from a signal handler.
+class DecisionService {
+ public:
+  /// Creates the pipeline (throws std::invalid_argument / std::runtime_error for a bad backend
+  /// name, as Pipeline does; std::invalid_argument for allowUnsigned on a non-loopback listen
+  /// address) and loads `bundlePath` if given. A refused bundle does not throw: the service then
+  /// runs without one (every request NO_BUNDLE, /readyz not ready); initialLoad() says why.
+  explicit DecisionService(ServiceOptions options);
+  /// Calls shutdown().
+  ~DecisionService();
+  DecisionService(const DecisionService&) = delete;
+  DecisionService& operator=(const DecisionService&) = delete;
+
+  /// Starts the event loop thread, binds the listeners and returns once they accept
+  /// connections. Throws std::runtime_error naming the address when one cannot be bound, or
+  /// std::logic_error when called twice or after shutdown().
+  void start();
+  /// The bound RPC port (0 before start()).
+  uint16_t port() const;
+  /// The bound HTTP port (0 before start() or without metricsListen).
+  uint16_t metricsPort() const;
+
+  /// Asks the control thread to re-read bundlePath (no-op without one). Returns at once; the
+  /// outcome goes to ServiceOptions::onReload. Async-signal-safe (an atomic store and sem_post).
+  void requestReload();
+  /// Offers a bundle file, exactly as the loadBundle RPC does (verified, newer, unexpired; a
+  /// refusal keeps the active bundle). Runs on the calling thread; never throws.
+  engine::LoadOutcome offerBundle(std::string_view bytes);
+
+  /// Stops accepting connections, answers everything queued or in flight (calls arriving on
+  /// open connections meanwhile get SHUTTING_DOWN), stops the loop and joins the threads.
+  /// Idempotent; must not be called from the loop thread or a pipeline callback.
+  void shutdown();
+
+  /// The outcome of loading bundlePath at construction (nullopt without one).
+  const std::optional<engine::LoadOutcome>& initialLoad() const;
+  /// The verified bundle state (active bundle, revision, freshness).
+  const engine::BundleManager& bundles() const;
+  /// The pipeline (counters, queue depth, backend name).
+  const engine::Pipeline& pipeline() const;
+  /// The Prometheus text of /metrics, gauges updated now.
+  std::string metricsText();
+
+  /// Implementation (server/service_impl.h); public only so that the RPC and HTTP parts in
+  /// their own files can name it.
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// True when `listen` ("host:port") names a loopback host: 127.0.0.0/8, ::1 or localhost.
+bool isLoopbackListenAddress(std::string_view listen);
+
+}  // namespace govmesh::server
