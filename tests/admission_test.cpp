@@ -433,3 +433,15 @@ TEST_CASE("admission: two threads admitting the same requests admit each exactly
   CHECK(other.load() == 0);
   CHECK(a.nonces().size() == 64);
 }
+
+TEST_CASE("admission: a verifier with another criterion (openssl) is refused at construction") {
+  AdmissionOptions o;
+  o.ed25519Backend = "openssl";
+  CHECK_THROWS_AS(Admission{o}, std::invalid_argument);
+  AdmissionOptions f;
+  f.ed25519FallbackBackend = "openssl";
+  CHECK_THROWS_AS(Admission{f}, std::invalid_argument);
+  AdmissionOptions ok;
+  ok.ed25519Backend = "single";
+  CHECK_NOTHROW(Admission{ok});
+}

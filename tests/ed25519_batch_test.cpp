@@ -221,6 +221,8 @@ TEST_CASE("backend registry: priority order, GOVMESH_ED25519_BACKEND forces the 
   CHECK_FALSE(ed25519Verify(ed25519DefaultBackend(), {}, out));
   CHECK_FALSE(ed25519BackendAvailable("avx9000"));
   unsetenv("GOVMESH_ED25519_BACKEND");
+  // Only OpenSSL, kept for comparison, has another criterion.
+  for (const std::string& name : all) CHECK(ed25519BackendEnforcesCriterion(name) == (name != "openssl"));
   for (const std::string& name : all) {
     const bool listed = std::find(available.begin(), available.end(), name) != available.end();
     CHECK(ed25519BackendAvailable(name) == listed);
