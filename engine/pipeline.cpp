@@ -128,6 +128,7 @@ bool Pipeline::takeBatch(std::vector<Submission>& out) {
     }
     // Draining flushes at once: nobody will add to the batch any more.
     if (queued_ >= options_.maxBatch || stopping_) break;
+    if (options_.flushWhenIdle && busyWorkers_ == 0) break;
     const auto deadline = queue_.front().queuedAt + options_.maxWait;
     if (SteadyClock::now() >= deadline) break;
     queueCv_.wait_until(lock, deadline);
@@ -139,6 +140,7 @@ bool Pipeline::takeBatch(std::vector<Submission>& out) {
     queue_.pop_front();
   } while (!queue_.empty() && taken + queue_.front().codes.size() <= options_.maxBatch);
   queued_ -= taken;
+  ++busyWorkers_;
   // What is left may already be a batch (or be due): hand it to another worker.
   if (!queue_.empty()) queueCv_.notify_one();
   return true;
@@ -163,6 +165,10 @@ void Pipeline::runWorker(Worker& w) {
       }
     }
     batch.clear();
+    std::lock_guard<std::mutex> lock(queueMu_);
+    --busyWorkers_;
+    // Idle now: a worker timing a partial batch may flush it (flushWhenIdle).
+    if (options_.flushWhenIdle && busyWorkers_ == 0 && !queue_.empty()) queueCv_.notify_one();
   }
 }
 

@@ -6,7 +6,7 @@
 // submissions, because a request is the unit of work) and returns at once. Worker threads gather
 // micro-batches across submissions: a worker takes whole submissions from the front of the queue
 // once at least `maxBatch` requests wait, or `maxWait` after the oldest waiting submission was
-// queued, whichever comes first. A submission is never split, so a submission larger than
+// queued, whichever comes first — or at once when no worker is busy (`flushWhenIdle`). A submission is never split, so a submission larger than
 // maxBatch forms a batch on its own. Per batch, the worker:
 //   1. fixes the active bundle (one bundle for the whole batch, even if setBundle() runs meanwhile);
 //   2. admits and verifies (Admission::admit: NO_BUNDLE, POLICY_STALE, keys, clock, nonces, ...);
@@ -108,6 +108,10 @@ struct PipelineOptions {
   size_t maxBatch = 1024;
   /// Flush a batch this long after its oldest submission was queued, even under maxBatch (T).
   std::chrono::microseconds maxWait{200};
+  /// When no worker is running a batch, flush what is queued at once instead of waiting for B or
+  /// T: a lone request then pays no batching delay, while under load requests still gather into
+  /// batches during the time a busy worker takes (natural batching). Off: strictly B or T.
+  bool flushWhenIdle = true;
   /// The most requests waiting in the queue; a submission that would exceed it is answered
   /// OVERLOADED at once. (A submission larger than this is therefore always refused.)
   size_t queueCapacity = size_t{1} << 16;
@@ -225,10 +229,11 @@ class Pipeline {
   mutable std::mutex activeMu_;  // guards active_ (a pointer swap; never held while evaluating)
   std::shared_ptr<const Active> active_;
 
-  mutable std::mutex queueMu_;  // guards the queue, queued_ and stopping_
+  mutable std::mutex queueMu_;  // guards the queue, queued_, busyWorkers_ and stopping_
   std::condition_variable queueCv_;
   std::deque<Submission> queue_;
   size_t queued_ = 0;  // requests in queue_
+  size_t busyWorkers_ = 0;  // workers between taking a batch and finishing it
   bool stopping_ = false;
 
   std::mutex shutdownMu_;  // serializes shutdown() callers

@@ -34,6 +34,8 @@ constexpr int64_t kStaleByNs = int64_t{600} * 1'000'000'000;
 // Signed-request throughput assumed when sizing the pool for --max (above the 50 k/s target).
 constexpr double kMaxModeRateGuess = 80'000;
 constexpr size_t kReplayRing = 64;
+// The longest pre-signing may take before timing starts.
+constexpr int kMaxPrefillSeconds = 8;
 constexpr size_t kMismatchExamples = 5;
 
 }  // namespace
@@ -88,7 +90,8 @@ struct RequestFactory::Impl {
   bool signing;
   std::mt19937_64 rng;
   std::vector<EVP_PKEY*> keys;
-  EVP_MD_CTX* ctx = nullptr;
+  std::vector<EVP_MD_CTX*> ctxs;  // per key
+  std::vector<bool> ready;        // ctxs[i] initialized for keys[i]
   std::vector<std::discrete_distribution<uint32_t>> mix;  // per workload, over its templates
   std::array<uint8_t, 8> noncePrefix{};
   uint64_t nonceCounter = 0;
@@ -116,15 +119,20 @@ struct RequestFactory::Impl {
           throw cedar::InputError(w.keyPath, {}, "not an Ed25519 private key");
         }
         keys.push_back(k);
+        ctxs.push_back(EVP_MD_CTX_new());
+        ready.push_back(false);
+        if (ctxs.back() == nullptr) {
+          free();
+          throw std::bad_alloc();
+        }
       }
     }
-    ctx = EVP_MD_CTX_new();
   }
   void free() {
     for (EVP_PKEY* k : keys) EVP_PKEY_free(k);
+    for (EVP_MD_CTX* c : ctxs) EVP_MD_CTX_free(c);
     keys.clear();
-    EVP_MD_CTX_free(ctx);
-    ctx = nullptr;
+    ctxs.clear();
   }
   ~Impl() { free(); }
 
@@ -138,14 +146,24 @@ struct RequestFactory::Impl {
     if (!signing) return;
     scratch.clear();
     engine::appendCanonicalSigningBytes(r, engine::signedPayloadDigest(r), scratch);
-    size_t len = r.signature.size();
-    EVP_MD_CTX_reset(ctx);
-    if (EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, keys[w]) != 1 ||
-        EVP_DigestSign(ctx, r.signature.data(), &len, reinterpret_cast<const unsigned char*>(scratch.data()),
-                       scratch.size()) != 1 ||
-        len != r.signature.size()) {
-      throw std::runtime_error("Ed25519 signing failed (OpenSSL)");
+    // One initialized context per key, reused: OpenSSL 3 signs one-shot Ed25519 again on the same
+    // context, and a fresh EVP_DigestSignInit per signature (a provider fetch) costs about 10 %.
+    // Should a reuse be refused, the context is initialized afresh and the signature retried.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!ready[w]) {
+        EVP_MD_CTX_reset(ctxs[w]);
+        if (EVP_DigestSignInit(ctxs[w], nullptr, nullptr, nullptr, keys[w]) != 1) break;
+        ready[w] = true;
+      }
+      size_t len = r.signature.size();
+      if (EVP_DigestSign(ctxs[w], r.signature.data(), &len, reinterpret_cast<const unsigned char*>(scratch.data()),
+                         scratch.size()) == 1 &&
+          len == r.signature.size()) {
+        return;
+      }
+      ready[w] = false;
     }
+    throw std::runtime_error("Ed25519 signing failed (OpenSSL)");
   }
 };
 
@@ -347,19 +365,27 @@ void Run::prefill(size_t poolSize, uint64_t seed) {
   const bool sign = !opts_.unsignedRequests;
   size_t threads = sign ? std::max<size_t>(1, std::thread::hardware_concurrency()) : 1;
   threads = std::min(threads, std::max<size_t>(1, poolSize / 1024));
+  // Threads take slots in turn (slot i from thread i % threads), so slots are signed in about
+  // the order they are sent and the oldest signature is the first one used. Signing stops at
+  // kMaxPrefillSeconds (a loaded machine signs slowly, and a pool signed over too long would be
+  // stale before it is sent); the pool is then the prefix every thread reached.
+  const auto deadline = Clock::now() + std::chrono::seconds(kMaxPrefillSeconds);
+  const size_t minSlots = 2 * opts_.inFlight * opts_.batch;
+  std::vector<size_t> filled(threads, 0);
   std::vector<std::thread> workers;
   std::vector<std::exception_ptr> errors(threads);
   for (size_t t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
       try {
         RequestFactory f(set_, seed + 1 + t, sign);
-        size_t lo = poolSize * t / threads, hi = poolSize * (t + 1) / threads;
-        for (size_t i = lo; i < hi; ++i) {
+        for (size_t i = t; i < poolSize; i += threads) {
+          if (i >= minSlots && (filled[t] & 255) == 0 && Clock::now() > deadline) break;
           int64_t now = unixNowNs();
           meta_[i].origin = f.draw(now);
           meta_[i].signedAtNs = now;
           f.makeHonest(meta_[i].origin, now, pool_[i]);
           if (meta_[i].kind != TamperKind::kReplay) f.tamper(meta_[i].kind, meta_[i].origin, now, pool_[i], nullptr);
+          ++filled[t];
         }
       } catch (...) {
         errors[t] = std::current_exception();
@@ -370,7 +396,14 @@ void Run::prefill(size_t poolSize, uint64_t seed) {
   for (auto& e : errors) {
     if (e) std::rethrow_exception(e);
   }
-  rep_.presigned = sign ? poolSize : 0;
+  size_t complete = *std::min_element(filled.begin(), filled.end()) * threads;
+  complete = std::max(complete, std::min(poolSize, minSlots));
+  complete = complete / opts_.batch * opts_.batch;
+  if (complete < poolSize) {
+    pool_.resize(complete);
+    meta_.resize(complete);
+  }
+  rep_.presigned = sign ? pool_.size() : 0;
 }
 
 // Makes slot i ready to send: fresh nonce and signature when it comes round again or has aged
@@ -550,7 +583,7 @@ LoadReport Run::go() {
   prefill(poolSize, seed);
   factory_.emplace(set_, seed ^ 0x5bd1e995, !o.unsignedRequests);
 
-  const size_t callsPerPool = poolSize / o.batch;
+  const size_t callsPerPool = pool_.size() / o.batch;
   uint64_t callSeq = 0;
   start_ = lastProgress_ = lastReply_ = Clock::now();
   const auto end = start_ + std::chrono::nanoseconds(static_cast<int64_t>(o.seconds * 1e9));

@@ -6,13 +6,15 @@
 // How requests are made. A pool of requests is built and signed before timing starts, on every
 // core: OpenSSL signs about 36 k Ed25519 signatures per second per core, so on a 2-core machine
 // signing during the run would take a core from the node and bound the rate below the targets.
-// The pool holds the whole run at a rate (rate x seconds, up to poolLimit), or poolLimit
-// requests with --max. When the run outlives the pool, slots are re-signed on the driver's
-// thread as they come round again (counted in `resigned_during_run`: such a run measures the
-// signer as much as the node); so are slots signed more than 20 s earlier, so that no honest
-// request reaches the node outside its ±30 s window. Nonces are 16 bytes: 8 random bytes per
-// run and an 8-byte counter, so they never repeat within a run and are not predictable across
-// runs.
+// The pool holds the whole run at a rate (rate x seconds, up to poolLimit), or an estimate of
+// it with --max (80 k/s x seconds, up to poolLimit). Pre-signing stops after 8 s, since a
+// loaded machine signs slowly and a pool signed over longer would go stale before use (the
+// pool is then what was signed: `presigned` in the report). When the run outlives the pool,
+// slots are re-signed on the driver's thread as they come round again (counted in
+// `resigned_during_run`: such a run measures the signer as much as the node); so are slots
+// signed more than 20 s earlier, so that no honest request reaches the node outside its ±30 s
+// window. Nonces are 16 bytes: 8 random bytes per run and an 8-byte counter, so they never
+// repeat within a run and are not predictable across runs.
 //
 // Driving. One thread (the caller's) runs a DecisionClient and keeps up to inFlight calls of
 // `batch` requests in flight: with `rate`, calls start on an open-loop schedule (a late call is
@@ -133,7 +135,10 @@ struct LoadReport {
   uint64_t failedCalls = 0;         ///< calls that brought no decisions (transport errors)
   std::string firstError;
   std::optional<uint64_t> serverBundleRevision, offlineBundleRevision;
-  /// The report as one JSON object (fields documented in docs and the CLI's help).
+  /// The report as one JSON object: the members above in snake_case ("decisions_per_second",
+  /// "latency_us": {"p50", "p90", "p99", "p999", "max", "mean"}, "denied_by_code": {name:
+  /// count}, "tampered_by_kind": {kind: {"sent", "allowed", "denied_by_code"}}, ...), absent
+  /// optionals as null, "error" only when firstError is set.
   nlohmann::json toJson() const;
 };
 

@@ -121,9 +121,9 @@ struct DecisionService::Impl : kj::TaskSet::ErrorHandler {
   std::pair<bool, std::string> readiness() const;
 
   // The RPC methods' bodies (authorizer_rpc.cpp), on the loop thread.
-  kj::Promise<void> authorize(wire::Authorizer::Server::AuthorizeContext context);
+  kj::Promise<void> authorize(capnp::CallContext<wire::Authorizer::AuthorizeParams, wire::Authorizer::AuthorizeResults> context);
   void fillStatus(wire::Status::Builder s);
-  kj::Promise<void> loadBundle(wire::Authorizer::Server::LoadBundleContext context);
+  kj::Promise<void> loadBundle(capnp::CallContext<wire::Authorizer::LoadBundleParams, wire::Authorizer::LoadBundleResults> context);
 
   void taskFailed(kj::Exception&& exception) override;
 };

@@ -139,6 +139,27 @@ TEST_CASE("demo world: templates are decided as their stories say, by the refere
   }
 }
 
+TEST_CASE("demo world: the live-clock deploy follows the change window") {
+  engine::Bundle b = engine::loadBundle(world().bundleBytes, {world().authority.publicKey}, "demo bundle");
+  int live = 0;
+  for (const server::DemoWorkload& w : world().workloads)
+    for (const server::DemoRequestTemplate& t : w.requests) {
+      if (!t.live) continue;
+      ++live;
+      REQUIRE(t.context["time"] == "$now");
+      for (auto [at, allow] : {std::pair{"2026-11-26T09:30:00Z", true}, std::pair{"2026-11-26T21:30:00Z", false}}) {
+        nlohmann::json ctx = t.context;
+        ctx["time"] = {{"__extn", {{"fn", "datetime"}, {"arg", at}}}};
+        cedar::Request r{cedar::parseEntityUid(w.principal, "principal"), cedar::parseEntityUid(t.action, "action"),
+                         cedar::parseEntityUid(t.resource, "resource"), {}};
+        r.context = cedar::contextFromJson(ctx, b.schema.get(), r.action, t.story);
+        INFO(t.story << " at " << at);
+        CHECK((cedar::authorize(b.table.policies, r, *b.store).decision == cedar::Decision::Allow) == allow);
+      }
+    }
+  CHECK(live == 1);
+}
+
 TEST_CASE("demo world: the key directory holds what loadgen and verify-bundle read") {
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("govmesh_demo_test_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);

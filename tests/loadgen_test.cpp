@@ -195,7 +195,7 @@ TEST_CASE("request factory: honest requests verify, each tamper kind breaks what
   r = honest;
   factory.tamper(TamperKind::kWrongKey, o, now, r, nullptr);
   CHECK(r.keyId == "etl-1");
-  CHECK(r.principal == honest.principal);
+  CHECK((r.principal == honest.principal));
   CHECK(engine::verifyRequestSignature(r, set.workloads[1].publicKey));
 
   engine::SignedRequest source;

@@ -317,6 +317,7 @@ TEST_CASE("pipeline: micro-batches gather submissions from several threads and f
   PipelineOptions o = baseOptions();
   o.maxBatch = 8;
   o.maxWait = 10s;  // only B can flush within the test
+  o.flushWhenIdle = false;
   o.observer = &rec;
   Pipeline p(o);
   p.setBundle(bundle1());
@@ -344,6 +345,7 @@ TEST_CASE("pipeline: a batch under B flushes T after its first request") {
   PipelineOptions o = baseOptions();
   o.maxBatch = 1000;
   o.maxWait = 300ms;
+  o.flushWhenIdle = false;
   o.observer = &rec;
   Pipeline p(o);
   p.setBundle(bundle1());
@@ -355,6 +357,24 @@ TEST_CASE("pipeline: a batch under B flushes T after its first request") {
   CHECK(std::chrono::steady_clock::now() - start >= 300ms);
   rec.waitBatches(1);
   CHECK(rec.batchSizes() == std::vector<size_t>{3});
+}
+
+TEST_CASE("pipeline: with no worker busy, a lone request is flushed at once (flushWhenIdle)") {
+  Recorder rec;
+  PipelineOptions o = baseOptions();
+  o.maxBatch = 1000;
+  o.maxWait = 10s;  // B and T alone would hold the request for 10 s
+  o.flushWhenIdle = true;
+  o.observer = &rec;
+  Pipeline p(o);
+  p.setBundle(bundle1());
+  Reply reply;
+  const auto start = std::chrono::steady_clock::now();
+  p.submit({deployEu()}, reply.callback());
+  CHECK(reply.get()[0].allow);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  rec.waitBatches(1);
+  CHECK(rec.batchSizes() == std::vector<size_t>{1});
 }
 
 TEST_CASE("pipeline: a full queue answers OVERLOADED at once") {

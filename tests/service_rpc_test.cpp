@@ -16,6 +16,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -439,6 +440,10 @@ TEST_CASE("service without a bundle: NO_BUNDLE and not ready; a bundle through l
   CHECK(ready.status == 503);
   CHECK(ready.body.find("NO_BUNDLE") != std::string::npos);
   auto metrics = httpGet(http, "/metrics");
+  for (int i = 0; i < 200 && metricValue(metrics.body, "govmesh_batch_size_count ") < 1; ++i) {
+    std::this_thread::sleep_for(5ms);
+    metrics = httpGet(http, "/metrics");
+  }
   CHECK(metrics.status == 200);
   CHECK(metricValue(metrics.body, "govmesh_bundle_revision ") == 0);
   CHECK(metricValue(metrics.body, "govmesh_decisions_total{result=\"deny\",code=\"NO_BUNDLE\"} ") == 1);
@@ -453,7 +458,12 @@ TEST_CASE("service without a bundle: NO_BUNDLE and not ready; a bundle through l
   ready = httpGet(http, "/readyz");
   CHECK(ready.status == 200);
   CHECK(ready.body == "ready: bundle revision 5\n");
-  metrics = httpGet(http, "/metrics");
+  // The observer sees a batch after its replies went out (engine/pipeline.h): poll briefly.
+  for (int i = 0; i < 200; ++i) {
+    metrics = httpGet(http, "/metrics");
+    if (metricValue(metrics.body, "govmesh_batch_size_count ") >= 2) break;
+    std::this_thread::sleep_for(5ms);
+  }
   CHECK(metricValue(metrics.body, "govmesh_bundle_revision ") == 5);
   CHECK(metricValue(metrics.body, "govmesh_decisions_total{result=\"allow\",code=\"NONE\"} ") == 1);
   CHECK(metricValue(metrics.body, "govmesh_batch_size_count ") >= 2);
@@ -606,7 +616,9 @@ TEST_CASE("service: a faulting backend falls back to the CPU; both faulting is B
     CHECK(ds[1].code == DenyCode::kNone);
     CHECK(ds[1].reasons == std::vector<std::string>{"policy1"});
     CHECK(run.svc.pipeline().counters().evaluateFallbacks >= 1);
-    CHECK(metricValue(run.svc.metricsText(), "govmesh_backend_fallbacks_total{kind=\"evaluate\"} ") >= 1);
+    const std::string series = "govmesh_backend_fallbacks_total{kind=\"evaluate\"} ";
+    for (int i = 0; i < 200 && metricValue(run.svc.metricsText(), series) < 1; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(metricValue(run.svc.metricsText(), series) >= 1);
   }
 }
 
@@ -705,4 +717,53 @@ TEST_CASE("service: bundlePath at start and requestReload (the SIGHUP path)") {
   CHECK_FALSE(outcomes[1].accepted);
   CHECK(c.status().revision == 2);
   CHECK(httpGet(svc.metricsPort(), "/readyz").status == 200);
+}
+
+// Not a check: numbers for the report (run with --no-skip -tc="*measurement*"). One client on
+// this thread, the service's loop and one worker on theirs, all on this machine.
+TEST_CASE("service: round-trip latency and batched throughput (measurement)" * doctest::skip()) {
+  auto percentile = [](std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+  };
+  for (int64_t waitUs : {0, 200}) {
+    ServiceOptions o = baseOptions();
+    o.pipeline.maxWait = std::chrono::microseconds(waitUs);
+    Running run(std::move(o));
+    Client& c = run.c();
+    std::vector<SignedRequest> rs;
+    for (int i = 0; i < 3000; ++i) rs.push_back(deployEu());
+    std::vector<double> us;
+    for (const SignedRequest& r : rs) {
+      const auto t0 = std::chrono::steady_clock::now();
+      REQUIRE(c.one(r).allow);
+      us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    }
+    MESSAGE("unbatched signed round trip, T=" << waitUs << "us: p50 " << percentile(us, 0.5) << " us, p99 "
+                                              << percentile(us, 0.99) << " us");
+  }
+  for (bool unsignedMode : {false, true}) {
+    ServiceOptions o = baseOptions();
+    o.allowUnsigned = unsignedMode;
+    Running run(std::move(o));
+    Client& c = run.c();
+    constexpr size_t kBatch = 1024, kCalls = 30;
+    std::vector<std::vector<SignedRequest>> calls(kCalls);
+    for (auto& call : calls)
+      for (size_t i = 0; i < kBatch; ++i)
+        call.push_back(request("deploy", cedar::Value::record({{"zone", cedar::Value::string("eu-1")}}), !unsignedMode));
+    Client::Tweak tweak;
+    if (unsignedMode) tweak = [](size_t, wire::Request::Builder b) { b.setSignature(capnp::Data::Reader()); };
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<Client::Pending> pending;
+    for (auto& call : calls) pending.push_back(c.send(call, tweak));  // all in flight at once
+    size_t allowed = 0;
+    for (auto& p : pending)
+      for (const Decision& d : c.wait(kj::mv(p))) allowed += d.allow;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(allowed == kBatch * kCalls);
+    MESSAGE(std::string(unsignedMode ? "unsigned" : "signed") << " batches of " << kBatch << ", " << kCalls
+                                                   << " calls in flight: " << static_cast<double>(kBatch * kCalls) / s
+                                                   << " decisions/s (client encode + server, one worker)");
+  }
 }

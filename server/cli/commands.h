@@ -30,4 +30,7 @@ void addServe(CLI::App& app, int& exitCode);
 /// one JSON report at the end.
 void addLoadgen(CLI::App& app, int& exitCode);
 
+/// `govmesh prove`, `verify-proof`: inclusion and consistency proofs of the lineage log.
+void addLineageCommands(CLI::App& app, int& exitCode);
+
 }  // namespace govmesh::cli

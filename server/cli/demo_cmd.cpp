@@ -1,124 +1,214 @@
-// `govmesh demo`: governance requests from autonomous workloads, decided against example
-// Cedar policies, each printed with its decision, the policies that determined it and any
-// policy that errored. The data is built in so the demo runs on a fresh checkout.
-#include <iostream>
-#include <nlohmann/json.hpp>
+// `govmesh demo`: the whole product on one machine, from nothing. It generates an authority and
+// workload keys, the example governance world (server/demo_data.h), compiles and signs its
+// bundle, starts a decision node on loopback, drives it with a signed load of which a share is
+// tampered with or replayed, checks every honest decision against an offline evaluation, and
+// stops the node cleanly.
+//
+// Output: a few lines on the world and the node, a progress line each second on stderr when it
+// is a terminal, `govmesh loadgen`'s summary and JSON report, then where things were kept.
+// With --json, stdout holds exactly one JSON object: the loadgen report plus a "demo" object
+// (node address, bundle revision and digest, kept directory).
+// Exit status: 0 when no tampered request was allowed, every honest decision matched the
+// offline evaluation and no call failed; 2 otherwise; 1 on bad arguments.
+#include <stdlib.h>
+#include <unistd.h>
 
-#include "compiler/entities.h"
-#include "compiler/evaluator.h"
-#include "compiler/parser.h"
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "compiler/errors.h"
 #include "server/cli/commands.h"
+#include "server/demo_data.h"
+#include "server/loadgen.h"
+#include "server/service.h"
 
 namespace govmesh::cli {
 
-using namespace govmesh::cedar;
-
 namespace {
 
-constexpr const char* kPolicies = R"cedar(
-@id("sre-may-operate-prod")
-permit(principal in Team::"sre", action in [Action::"deploy", Action::"scale"], resource in Cluster::"prod")
-when { context.zone == "eu" && principal.clearance >= 3 };
-
-@id("anyone-may-read")
-permit(principal, action == Action::"read", resource);
-
-@id("agents-scale-with-budget")
-permit(principal is Workload, action == Action::"scale", resource)
-when { context.cost.lessThan(decimal("12.50")) && context.src.isInRange(ip("10.0.0.0/8")) };
-
-@id("deny-degraded-trust")
-forbid(principal, action, resource in Cluster::"prod")
-when { context.trust == "degraded" };
-
-@id("deny-delete-unless-owner")
-forbid(principal, action == Action::"delete", resource)
-unless { resource.owner == principal };
-
-@id("freeze-after-deadline")
-forbid(principal, action == Action::"deploy", resource)
-when { context.now >= datetime("2027-01-01T00:00:00Z") };
-)cedar";
-
-constexpr const char* kEntities = R"json([
-  {"uid": {"type": "Team", "id": "sre"}, "attrs": {}, "parents": []},
-  {"uid": {"type": "Team", "id": "data"}, "attrs": {}, "parents": []},
-  {"uid": {"type": "Cluster", "id": "prod"}, "attrs": {}, "parents": []},
-  {"uid": {"type": "Cluster", "id": "dev"}, "attrs": {}, "parents": []},
-  {"uid": {"type": "Workload", "id": "deploy-bot"}, "attrs": {"clearance": 4}, "parents": [{"type": "Team", "id": "sre"}]},
-  {"uid": {"type": "Workload", "id": "etl-agent"}, "attrs": {"clearance": 2}, "parents": [{"type": "Team", "id": "data"}]},
-  {"uid": {"type": "Node", "id": "prod-eu-1"}, "attrs": {"owner": {"__entity": {"type": "Workload", "id": "deploy-bot"}}},
-   "parents": [{"type": "Cluster", "id": "prod"}]},
-  {"uid": {"type": "Node", "id": "dev-1"}, "attrs": {}, "parents": [{"type": "Cluster", "id": "dev"}]}
-])json";
-
-struct DemoRequest {
-  const char* story;
-  const char* principal;
-  const char* action;
-  const char* resource;
-  const char* context;
+struct DemoArgs {
+  double seconds = 5;
+  double rate = 20000;
+  size_t batch = 16;
+  double badFraction = 0.1;
+  bool json = false;
+  std::string keep;
 };
 
-constexpr DemoRequest kRequests[] = {
-    {"SRE bot deploys to prod in the EU", "Workload::\"deploy-bot\"", "Action::\"deploy\"", "Node::\"prod-eu-1\"",
-     R"({"zone": "eu", "trust": "ok", "now": {"__extn": {"fn": "datetime", "arg": "2026-11-26T10:00:00Z"}}})"},
-    {"same deploy, but the node reports degraded trust", "Workload::\"deploy-bot\"", "Action::\"deploy\"", "Node::\"prod-eu-1\"",
-     R"({"zone": "eu", "trust": "degraded", "now": {"__extn": {"fn": "datetime", "arg": "2026-11-26T10:00:00Z"}}})"},
-    {"same deploy, after the change freeze", "Workload::\"deploy-bot\"", "Action::\"deploy\"", "Node::\"prod-eu-1\"",
-     R"({"zone": "eu", "trust": "ok", "now": {"__extn": {"fn": "datetime", "arg": "2027-02-01T00:00:00Z"}}})"},
-    {"ETL agent (clearance 2) tries to deploy to prod", "Workload::\"etl-agent\"", "Action::\"deploy\"", "Node::\"prod-eu-1\"",
-     R"({"zone": "eu", "trust": "ok", "now": {"__extn": {"fn": "datetime", "arg": "2026-11-26T10:00:00Z"}}})"},
-    {"ETL agent scales dev within budget from 10.1.2.3", "Workload::\"etl-agent\"", "Action::\"scale\"", "Node::\"dev-1\"",
-     R"({"cost": {"__extn": {"fn": "decimal", "arg": "7.25"}}, "src": {"__extn": {"fn": "ip", "arg": "10.1.2.3"}}})"},
-    {"ETL agent scales dev over budget", "Workload::\"etl-agent\"", "Action::\"scale\"", "Node::\"dev-1\"",
-     R"({"cost": {"__extn": {"fn": "decimal", "arg": "99.00"}}, "src": {"__extn": {"fn": "ip", "arg": "10.1.2.3"}}})"},
-    {"ETL agent scales dev, context missing the cost (policy errors, fails closed)", "Workload::\"etl-agent\"", "Action::\"scale\"",
-     "Node::\"dev-1\"", R"({"src": {"__extn": {"fn": "ip", "arg": "10.1.2.3"}}})"},
-    {"ETL agent reads a prod node", "Workload::\"etl-agent\"", "Action::\"read\"", "Node::\"prod-eu-1\"", R"({"trust": "ok"})"},
-    {"owner deletes its own node", "Workload::\"deploy-bot\"", "Action::\"delete\"", "Node::\"prod-eu-1\"", R"({"trust": "ok"})"},
-    {"ETL agent deletes a node it does not own", "Workload::\"etl-agent\"", "Action::\"delete\"", "Node::\"prod-eu-1\"",
-     R"({"trust": "ok"})"},
-};
-
-// The policy's @id annotation when it has one: easier to read than "policy3".
-std::string policyLabel(const std::vector<Policy>& policies, const std::string& id) {
-  for (const Policy& p : policies)
-    if (p.id == id)
-      for (const Annotation& a : p.annotations)
-        if (a.key == "id" && a.value) return id + " (" + *a.value + ")";
-  return id;
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-int runDemo() {
-  PolicySet ps = parsePolicies(kPolicies, "<demo policies>");
-  EntityStore store = parseEntitiesJson(kEntities, "<demo entities>", nullptr);
-  std::cout << "govmesh demo: " << ps.policies.size() << " Cedar policies, " << store.size() << " entities, "
-            << std::size(kRequests) << " requests (reference evaluator)\n\n";
-  int allowed = 0;
-  for (const DemoRequest& d : kRequests) {
-    Request req;
-    req.principal = parseEntityUid(d.principal, "principal");
-    req.action = parseEntityUid(d.action, "action");
-    req.resource = parseEntityUid(d.resource, "resource");
-    req.context = contextFromJson(parseJsonText(d.context, "context"), nullptr, req.action, "context");
-    Response r = authorize(ps.policies, req, store);
-    allowed += r.decision == Decision::Allow;
-    std::cout << (r.decision == Decision::Allow ? "ALLOW" : "DENY ") << "  " << d.story << "\n"
-              << "       " << d.principal << " " << d.action << " " << d.resource << "\n";
-    for (const std::string& id : r.reasons) std::cout << "       because: " << policyLabel(ps.policies, id) << "\n";
-    if (r.reasons.empty()) std::cout << "       because: no policy permits it (default deny)\n";
-    for (const PolicyError& e : r.errors) std::cout << "       error in " << policyLabel(ps.policies, e.policyId) << ": " << e.message << "\n";
+// A private temporary directory, removed with everything in it when the demo ends (also on an
+// exception), unless the user asked to keep the files.
+class DemoDir {
+ public:
+  explicit DemoDir(const std::string& keep) {
+    if (!keep.empty()) {
+      path_ = keep;
+      return;
+    }
+    std::string tmpl = (std::filesystem::temp_directory_path() / "govmesh-demo-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw cedar::InputError(tmpl, {}, std::string("cannot create a temporary directory: ") + std::strerror(errno));
+    path_ = tmpl;
+    temporary_ = true;
   }
-  std::cout << "\n" << allowed << " allowed, " << (std::size(kRequests) - allowed) << " denied\n";
-  return 0;
+  ~DemoDir() {
+    std::error_code ec;  // best effort: a leftover temp dir is not worth failing the demo
+    if (temporary_) std::filesystem::remove_all(path_, ec);
+  }
+  DemoDir(const DemoDir&) = delete;
+  DemoDir& operator=(const DemoDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  bool temporary() const { return temporary_; }
+
+ private:
+  std::filesystem::path path_;
+  bool temporary_ = false;
+};
+
+// The same summary `govmesh loadgen` prints, so the two read alike.
+void printSummary(const server::LoadReport& r) {
+  std::cout << r.requests << " decisions in " << r.seconds << " s: " << static_cast<uint64_t>(r.decisionsPerSecond)
+            << " decisions/s, latency p50 " << r.latencyUs.p50 << " us, p99 " << r.latencyUs.p99 << " us\n"
+            << r.allowed << " allowed, " << r.deniedByPolicy << " denied by policy";
+  for (const auto& [code, n] : r.deniedByCode) std::cout << ", " << n << " " << code;
+  std::cout << "\n" << r.tamperedSent << " tampered sent, " << r.tamperedAllowed << " tampered allowed";
+  if (r.check) std::cout << "; " << r.checked << " checked offline, " << r.mismatchesVsOffline << " mismatches";
+  std::cout << "\n";
+  if (!r.firstError.empty()) std::cout << "error: " << r.firstError << "\n";
+  for (const std::string& m : r.mismatchExamples) std::cout << "mismatch: " << m << "\n";
+}
+
+void printProgress(const server::LoadProgress& p) {
+  std::fprintf(stderr, "\r%6.1f s  %10llu decisions  %9.0f/s  allowed %llu  denied %llu  tampered %llu (allowed %llu)  ",
+               p.elapsedSeconds, static_cast<unsigned long long>(p.requests), p.decisionsPerSecond,
+               static_cast<unsigned long long>(p.allowed), static_cast<unsigned long long>(p.denied),
+               static_cast<unsigned long long>(p.tamperedSent), static_cast<unsigned long long>(p.tamperedAllowed));
+  std::fflush(stderr);
+}
+
+int runDemo(const DemoArgs& a) {
+  // 1-3. Keys, the governance world, its bundle compiled and signed: fresh for an hour, or for
+  // the whole run when longer, so that a long demo never turns POLICY_STALE halfway.
+  int64_t ttlMs = std::max<int64_t>(int64_t{3600} * 1000, static_cast<int64_t>(a.seconds * 1000) + int64_t{600} * 1000);
+  server::DemoWorld world = server::makeDemoWorld(nowMs(), ttlMs);
+  size_t templates = 0;
+  for (const server::DemoWorkload& w : world.workloads) templates += w.requests.size();
+
+  // 4. The key directory loadgen reads (and the bundle file the node loads).
+  DemoDir dir(a.keep);
+  server::DemoPaths paths = server::writeDemoDirectory(world, dir.path());
+
+  // 5. The node, on loopback ports the kernel picks.
+  server::ServiceOptions so;
+  so.listen = "127.0.0.1:0";
+  so.metricsListen = "127.0.0.1:0";
+  so.trusted = {world.authority.publicKey};
+  so.bundlePath = paths.bundle.string();
+  so.nodeId = "demo-node";
+  server::DecisionService node(so);
+  if (!node.initialLoad() || !node.initialLoad()->accepted)
+    throw std::runtime_error("the demo node refused its own bundle: " +
+                             (node.initialLoad() ? node.initialLoad()->message : std::string("not loaded")));
+  node.start();
+  std::string address = "127.0.0.1:" + std::to_string(node.port());
+  std::string metrics = "http://127.0.0.1:" + std::to_string(node.metricsPort()) + "/metrics";
+  auto active = node.bundles().current();
+  std::string digest = active ? active->digestHex : std::string();
+
+  if (!a.json) {
+    std::cout << "govmesh demo: " << world.bundle.table.policies.size() << " Cedar policies (deploys, scaling, data access), "
+              << world.workloads.size() << " workloads, " << templates << " kinds of request\n"
+              << "bundle revision " << world.bundle.revision << ", digest " << digest << ", signed by "
+              << crypto::fingerprint(world.authority.publicKey) << ", fresh until " << engine::isoTime(world.bundle.freshUntilMs)
+              << "\n"
+              << "node " << so.nodeId << " listening on " << address << " (metrics " << metrics << ", backend "
+              << node.pipeline().backendName() << ")\n"
+              << "load: " << a.rate << " signed requests/s for " << a.seconds << " s in batches of " << a.batch << ", "
+              << a.badFraction * 100 << "% tampered or replayed, every honest decision checked offline\n"
+              << std::flush;
+  }
+
+  // 6. The load, checked against the offline evaluator.
+  server::LoadOptions lo;
+  lo.connect = address;
+  lo.keysDir = paths.dir.string();
+  lo.rate = a.rate;
+  lo.seconds = a.seconds;
+  lo.batch = a.batch;
+  lo.badFraction = a.badFraction;
+  lo.check = true;
+  if (isatty(STDERR_FILENO)) lo.onProgress = printProgress;
+  server::LoadReport report;
+  try {
+    report = server::runLoad(lo);
+  } catch (...) {
+    node.shutdown();
+    throw;
+  }
+  if (lo.onProgress) std::fprintf(stderr, "\n");
+
+  // 8. Stop the node before reporting: shutdown drains what is in flight.
+  node.shutdown();
+
+  // 7. The report.
+  bool ok = report.tamperedAllowed == 0 && report.mismatchesVsOffline == 0 && report.failedCalls == 0 && report.requests > 0;
+  nlohmann::json j = report.toJson();
+  j["demo"] = {{"node", address},
+               {"bundle_revision", world.bundle.revision},
+               {"bundle_digest", digest},
+               {"kept", dir.temporary() ? nlohmann::json(nullptr) : nlohmann::json(paths.dir.string())},
+               {"ok", ok}};
+  if (a.json) {
+    std::cout << j.dump() << std::endl;
+    return ok ? 0 : 2;
+  }
+  printSummary(report);
+  std::cout << j.dump() << "\n";
+  if (dir.temporary()) {
+    std::cout << "keys and bundle were in a temporary directory, now removed (--keep DIR keeps them)\n";
+  } else {
+    std::cout << "kept in " << paths.dir.string() << ": authority.pub, authority.key, keys/, bundles/"
+              << paths.bundle.filename().string() << ", policy/, workloads.json\n"
+              << "  verify:  govmesh verify-bundle --trust " << paths.authorityPub.string() << " " << paths.bundle.string()
+              << "\n"
+              << "  replay:  govmesh serve --bundle " << paths.bundle.string() << " --trust " << paths.authorityPub.string()
+              << "  and  govmesh loadgen --connect 127.0.0.1:7878 --keys " << paths.dir.string()
+              << " --rate 20000 --check\n";
+  }
+  std::cout << "node stopped. "
+            << (ok ? "OK: no tampered request was allowed, every honest decision matched the offline evaluation\n"
+                   : "FAILED: see tampered_allowed, mismatches_vs_offline and failed_calls above\n");
+  return ok ? 0 : 2;
 }
 
 }  // namespace
 
 void addDemo(CLI::App& app, int& exitCode) {
-  CLI::App* cmd = app.add_subcommand("demo", "Authorize example governance requests against example Cedar policies");
-  cmd->callback([&exitCode] { exitCode = runDemo(); });
+  auto a = std::make_shared<DemoArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "demo", "Run the example governance world: keys, policies, a signed bundle, a node on loopback, a checked load");
+  cmd->add_option("--seconds", a->seconds, "How long to drive the load")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--rate", a->rate, "Signed requests per second")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch", a->batch, "Requests per call")->check(CLI::Range(1, 4096))->capture_default_str();
+  cmd->add_option("--bad-fraction", a->badFraction, "Share of tampered or replayed requests")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_flag("--json", a->json, "Print only the JSON report (one object)");
+  cmd->add_option("--keep", a->keep, "Keep keys, bundle and workloads in this directory (created if needed)");
+  cmd->callback([a, &exitCode] { exitCode = runDemo(*a); });
 }
 
 }  // namespace govmesh::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   govmesh::cli::addBundleCommands(app, exitCode);
   govmesh::cli::addServe(app, exitCode);
   govmesh::cli::addLoadgen(app, exitCode);
+  govmesh::cli::addLineageCommands(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
