@@ -10,6 +10,7 @@
 // it must not crash, and the log must reopen with every acknowledged record.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -77,7 +78,7 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(seed);
   std::vector<Record> batch;
   while (log->size() < limit) {
-    size_t n = 1 + rng() % 2048;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(1 + rng() % 2048, limit - log->size()));
     uint64_t first = log->size() + 1;
     batch.clear();
     for (size_t i = 0; i < n; ++i) batch.push_back(testing::recordFor(first + i));
