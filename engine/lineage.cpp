@@ -64,7 +64,7 @@ uint32_t crc32c(std::string_view bytes, uint32_t crc) {
 
 namespace {
 
-constexpr uint8_t kFlagAllow = 1, kFlagEtcd = 2;
+constexpr uint8_t kFlagAllow = 1, kFlagEtcd = 2, kFlagEvidence = 4;
 
 template <class T>
 void putLe(std::string& out, T v) {
@@ -136,7 +136,7 @@ constexpr size_t kSeqOffset = 4;
 
 void encodeRecord(const Record& r, uint64_t seq, std::string& out) {
   out.push_back(static_cast<char>(kRecordVersion));
-  out.push_back(static_cast<char>((r.allow ? kFlagAllow : 0) | (r.etcdRevision ? kFlagEtcd : 0)));
+  out.push_back(static_cast<char>((r.allow ? kFlagAllow : 0) | (r.etcdRevision ? kFlagEtcd : 0) | (r.evidence ? kFlagEvidence : 0)));
   out.push_back(static_cast<char>(r.denyCode));
   out.push_back(0);
   putLe<uint64_t>(out, seq);
@@ -156,6 +156,13 @@ void encodeRecord(const Record& r, uint64_t seq, std::string& out) {
   for (const auto& s : r.reasons) putStr(out, s);
   putLe<uint32_t>(out, static_cast<uint32_t>(r.errors.size()));
   for (const auto& s : r.errors) putStr(out, s);
+  if (r.evidence) {
+    putStr(out, r.evidence->keyId);
+    putBytes(out, r.evidence->nonce);
+    out.push_back(r.evidence->payloadDigest ? 1 : 0);
+    if (r.evidence->payloadDigest) putBytes(out, *r.evidence->payloadDigest);
+    putStr(out, r.evidence->context);
+  }
 }
 
 std::string encodeRecord(const Record& r) {
@@ -168,7 +175,7 @@ std::optional<Record> decodeRecord(std::string_view bytes) {
   Cursor c{bytes};
   Record r;
   uint8_t version = c.le<uint8_t>(), flags = c.le<uint8_t>(), code = c.le<uint8_t>(), reserved = c.le<uint8_t>();
-  if (!c.ok || version != kRecordVersion || (flags & ~(kFlagAllow | kFlagEtcd)) != 0 || reserved != 0) return std::nullopt;
+  if (!c.ok || version != kRecordVersion || (flags & ~(kFlagAllow | kFlagEtcd | kFlagEvidence)) != 0 || reserved != 0) return std::nullopt;
   if (code > static_cast<uint8_t>(engine::DenyCode::kLineageUnavailable)) return std::nullopt;
   r.allow = (flags & kFlagAllow) != 0;
   r.denyCode = static_cast<engine::DenyCode>(code);
@@ -187,6 +194,15 @@ std::optional<Record> decodeRecord(std::string_view bytes) {
   }
   c.strs(r.reasons);
   c.strs(r.errors);
+  if ((flags & kFlagEvidence) != 0) {
+    RequestEvidence& e = r.evidence.emplace();
+    e.keyId = c.str();
+    c.bytes(e.nonce);
+    uint8_t hasPayload = c.le<uint8_t>();
+    if (hasPayload > 1) return std::nullopt;  // canonical: exactly 0 or 1
+    if (hasPayload == 1) c.bytes(e.payloadDigest.emplace());
+    e.context = c.str();
+  }
   if (!c.ok || !c.s.empty()) return std::nullopt;
   return r;
 }

@@ -5,7 +5,8 @@
 // Record, format version 1 (integers little-endian; str = u32 byte length, then the bytes):
 //
 //   u8  version            1; a reader refuses any other (a new field means a new version)
-//   u8  flags              bit 0 allow, bit 1 etcdRevision present; other bits must be 0
+//   u8  flags              bit 0 allow, bit 1 etcdRevision present, bit 2 request evidence
+//                          present; other bits must be 0
 //   u8  denyCode           engine::DenyCode value
 //   u8  reserved           0
 //   u64 seq                1-based position in the log (leaf index + 1; 0 means "no record")
@@ -21,6 +22,17 @@
 //   str resource.id
 //   u32 count, str each    reasons (policy ids)
 //   u32 count, str each    errors
+//   -- request evidence, only when flags bit 2 is set (added for batch replay, issue 7 item 4;
+//      records without it still decode, and their encoding is unchanged) --
+//   str keyId              the WorkloadKey that signed the request
+//   16  nonce
+//   u8  0 | u8 1, 32       the payload digest the signature covers (engine/request.h)
+//   str context            value(context): the canonical context encoding (engine/request.h),
+//                          so contextDigest = SHA-256(context)
+//
+// With the evidence, the canonical signing bytes are rebuilt exactly as engine/request.h lays
+// them out (prefix, principal, action, resource, context, keyId, timestampNs, nonce, payload)
+// and replay re-verifies the signature and re-evaluates the decision (engine/replay.h).
 //
 // The encoding is canonical (one byte string per record; the decoder refuses trailing bytes,
 // unknown flags and a non-zero reserved byte), so the leaf hash names the record.
@@ -57,6 +69,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -85,6 +98,17 @@ struct EntityRef {
   bool operator==(const EntityRef&) const = default;
 };
 
+/// What replay needs beyond the digests to rebuild the request's canonical signing bytes and
+/// re-evaluate it (layout above). Filled by the service for every request it decoded (use
+/// engine::requestEvidence in engine/replay.h); absent for a request that never decoded.
+struct RequestEvidence {
+  std::string keyId;                      ///< the signing WorkloadKey's id
+  std::array<uint8_t, 16> nonce{};        ///< the request's nonce
+  std::optional<Hash> payloadDigest;      ///< the payload digest the signature covers, if any
+  std::string context;                    ///< value(context), canonical bytes (engine/request.h)
+  bool operator==(const RequestEvidence&) const = default;
+};
+
 /// One decision as the log keeps it (see the layout above).
 struct Record {
   uint64_t seq = 0;                           ///< assigned by Log::append (ignored on input)
@@ -101,6 +125,8 @@ struct Record {
   std::vector<std::string> errors;            ///< policy evaluation errors
   engine::DenyCode denyCode = engine::DenyCode::kNone;  ///< fault code of a fail-closed deny
   std::optional<uint64_t> etcdRevision;       ///< the etcd revision of the bundle (issue 8)
+  /// Filled by the service: the signed fields the digests alone cannot give back (replay).
+  std::optional<RequestEvidence> evidence;
   bool operator==(const Record&) const = default;
 };
 

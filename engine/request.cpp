@@ -1,6 +1,8 @@
 // The request model: shape checks and the canonical signing bytes (format in engine/request.h).
 #include "engine/request.h"
 
+#include <cstring>
+
 #include "engine/crypto_ed25519.h"
 #include "engine/ed25519_verify.h"
 #include "engine/sha256_batch.h"
@@ -254,6 +256,141 @@ ShapeCheck validateShape(const SignedRequest& r) {
     return malformed("payload is " + std::to_string(r.payload->size()) + " bytes (limit " + std::to_string(kMaxPayloadBytes) +
                      "; send a payloadDigest instead)");
   return {};
+}
+
+void appendCanonicalValue(const cedar::Value& v, std::string& out) { putValue(out, v); }
+
+namespace {
+
+struct ValueReader {
+  std::string_view s;
+  bool take(size_t n, const char*& p) {
+    if (s.size() < n) return false;
+    p = s.data();
+    s.remove_prefix(n);
+    return true;
+  }
+  bool u8(uint8_t& v) {
+    const char* p;
+    if (!take(1, p)) return false;
+    v = static_cast<uint8_t>(*p);
+    return true;
+  }
+  bool u32(uint32_t& v) {
+    const char* p;
+    if (!take(4, p)) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<uint8_t>(p[i])} << (8 * i);
+    return true;
+  }
+  bool i64(int64_t& v) {
+    const char* p;
+    if (!take(8, p)) return false;
+    uint64_t u = 0;
+    for (int i = 0; i < 8; ++i) u |= uint64_t{static_cast<uint8_t>(p[i])} << (8 * i);
+    v = static_cast<int64_t>(u);
+    return true;
+  }
+  bool str(std::string& out) {
+    uint32_t n;
+    const char* p;
+    if (!u32(n) || !take(n, p)) return false;
+    out.assign(p, n);
+    return true;
+  }
+  std::optional<Value> value(int depth) {
+    uint8_t tag;
+    if (!u8(tag)) return std::nullopt;
+    switch (static_cast<Tag>(tag)) {
+      case Tag::kBool: {
+        uint8_t b;
+        if (!u8(b) || b > 1) return std::nullopt;
+        return Value::boolean(b == 1);
+      }
+      case Tag::kLong: {
+        int64_t v;
+        if (!i64(v)) return std::nullopt;
+        return Value::integer(v);
+      }
+      case Tag::kString: {
+        std::string v;
+        if (!str(v)) return std::nullopt;
+        return Value::string(std::move(v));
+      }
+      case Tag::kEntity: {
+        cedar::EntityUid u;
+        if (!str(u.type) || !str(u.id)) return std::nullopt;
+        return Value::entity(std::move(u));
+      }
+      case Tag::kSet: {
+        uint32_t n;
+        // Each element takes at least 2 bytes: a larger count is malformed (and must not reserve).
+        if (depth >= kMaxContextDepth || !u32(n) || n > s.size() / 2) return std::nullopt;
+        cedar::ValueSet elems;
+        elems.reserve(n);
+        for (uint32_t i = 0; i < n; ++i) {
+          auto e = value(depth + 1);
+          if (!e) return std::nullopt;
+          elems.push_back(std::move(*e));
+        }
+        // Canonicality (sorted, unique) is checked once by re-encoding the whole value.
+        return Value::set(std::move(elems));
+      }
+      case Tag::kRecord: {
+        uint32_t n;
+        if (depth >= kMaxContextDepth || !u32(n) || n > s.size() / 6) return std::nullopt;
+        cedar::ValueRecord fields;
+        fields.reserve(n);
+        for (uint32_t i = 0; i < n; ++i) {
+          std::string key;
+          if (!str(key)) return std::nullopt;
+          if (!fields.empty() && !(fields.back().first < key)) return std::nullopt;  // sorted, unique
+          auto e = value(depth + 1);
+          if (!e) return std::nullopt;
+          fields.emplace_back(std::move(key), std::move(*e));
+        }
+        return Value::record(std::move(fields));
+      }
+      case Tag::kDecimal: {
+        int64_t v;
+        if (!i64(v)) return std::nullopt;
+        return Value::decimal(cedar::Decimal{v});
+      }
+      case Tag::kIp: {
+        cedar::IpAddr a;
+        uint8_t v6;
+        const char* p;
+        if (!u8(v6) || v6 > 1 || !u8(a.prefix) || !take(16, p)) return std::nullopt;
+        a.v6 = v6 == 1;
+        std::memcpy(a.bytes.data(), p, 16);
+        return Value::ip(a);
+      }
+      case Tag::kDatetime: {
+        int64_t v;
+        if (!i64(v)) return std::nullopt;
+        return Value::datetime(cedar::Datetime{v});
+      }
+      case Tag::kDuration: {
+        int64_t v;
+        if (!i64(v)) return std::nullopt;
+        return Value::duration(cedar::Duration{v});
+      }
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+std::optional<cedar::Value> decodeCanonicalValue(std::string_view bytes) {
+  ValueReader r{bytes};
+  auto v = r.value(1);
+  if (!v || !r.s.empty()) return std::nullopt;
+  // One byte string per value: an unsorted or duplicated set or record encodes differently.
+  std::string again;
+  putValue(again, *v);
+  if (again != bytes) return std::nullopt;
+  return v;
 }
 
 std::optional<crypto::Sha256Digest> signedPayloadDigest(const SignedRequest& r) {

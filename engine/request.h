@@ -138,6 +138,15 @@ std::optional<crypto::Sha256Digest> signedPayloadDigest(const SignedRequest& r);
 void appendCanonicalSigningBytes(const SignedRequest& r, const std::optional<crypto::Sha256Digest>& digest,
                                  std::string& out);
 
+/// Appends value(v) (format at the top of this file): the canonical context encoding that the
+/// lineage log keeps and hashes (contextDigest).
+void appendCanonicalValue(const cedar::Value& v, std::string& out);
+
+/// Decodes exactly one value() (the inverse of appendCanonicalValue); nullopt when the bytes are
+/// not one well-formed value (bad tag, truncated, trailing bytes, nesting past
+/// kMaxContextDepth, an unsorted set or record). Replay rebuilds contexts from the log with it.
+std::optional<cedar::Value> decodeCanonicalValue(std::string_view bytes);
+
 /// The canonical signing bytes of `r` (format at the top of this file).
 std::string canonicalSigningBytes(const SignedRequest& r);
 

@@ -260,6 +260,7 @@ DemoWorld makeDemoWorld(int64_t nowMs, int64_t ttlMs, uint64_t revision) {
   world.schemaText = kSchema;
   world.entitiesJson = demoEntitiesJson();
   world.authority = crypto::generateEd25519();
+  world.node = crypto::generateEd25519();
   world.workloads = demoWorkloads();
   for (DemoWorkload& w : world.workloads) w.key = crypto::generateEd25519();
   world.bundle = engine::compileBundle(demoBundleSources(world), revision, nowMs, nowMs + ttlMs);
@@ -297,12 +298,17 @@ DemoPaths writeDemoDirectory(const DemoWorld& world, const std::filesystem::path
   p.authorityPub = dir / "authority.pub";
   p.authorityKey = dir / "authority.key";
   p.workloadsJson = dir / "workloads.json";
+  p.nodeKey = dir / "node.key";
+  p.nodePub = dir / "node.pub";
+  p.lineage = dir / "lineage";
   std::string bundleRel = "bundles/" + std::to_string(world.bundle.revision) + ".bundle";
   p.bundle = dir / bundleRel;
   for (const auto& d : {dir, p.keysDir, p.policyDir, dir / "bundles"}) makeDir(d);
 
   writeFile(p.authorityKey, world.authority.privatePem, 0600);
   writeFile(p.authorityPub, world.authority.publicPem, 0644);
+  writeFile(p.nodeKey, world.node.privatePem, 0600);
+  writeFile(p.nodePub, world.node.publicPem, 0644);
   json keys = json::array();
   for (const DemoWorkload& w : world.workloads) {
     writeFile(p.keysDir / (w.keyId + ".key"), w.key.privatePem, 0600);

@@ -21,6 +21,8 @@
 //                               "resource", "context", "weight"}]}]}
 //   DIR/keys/<keyId>.key|.pub   each workload's PKCS#8 private key (mode 0600) and public key
 //   DIR/authority.key|.pub      the policy authority's key pair (the .key mode 0600)
+//   DIR/node.key|.pub           the demo node's key pair, which signs its lineage checkpoints
+//   DIR/lineage/                the node's lineage log (written by `govmesh demo`, not here)
 //   DIR/bundles/<rev>.bundle    the signed bundle
 //   DIR/policy/                 the bundle's sources (policies.cedar, governance.cedarschema,
 //                               entities.json, workload-keys.json), so that `govmesh compile`
@@ -69,6 +71,7 @@ struct DemoWorld {
   std::string schemaText;    ///< Cedar schema (human-readable format)
   std::string entitiesJson;  ///< Cedar entities JSON
   crypto::Ed25519KeyPair authority;
+  crypto::Ed25519KeyPair node;  ///< the demo node's key: signs its lineage checkpoints
   std::vector<DemoWorkload> workloads;
   engine::Bundle bundle;     ///< as compiled (also what the signed bytes hold)
   std::string bundleBytes;   ///< the signed bundle file
@@ -90,6 +93,8 @@ nlohmann::json demoWorkloadsJson(const DemoWorld& world, const std::string& bund
 /// Where writeDemoDirectory() put things (absolute paths).
 struct DemoPaths {
   std::filesystem::path dir, authorityPub, authorityKey, keysDir, bundle, workloadsJson, policyDir;
+  std::filesystem::path nodeKey, nodePub;  ///< node.key (0600) and node.pub
+  std::filesystem::path lineage;           ///< where the node keeps its lineage log (not created here)
 };
 
 /// Writes the key directory described at the top of this file into `dir` (created if needed;

@@ -74,11 +74,36 @@ void MetricsObserver::onRejected(DenyCode code, size_t n) {
 
 namespace {
 
-engine::PipelineOptions pipelineOptions(const ServiceOptions& o, engine::PipelineObserver* observer) {
+engine::PipelineOptions pipelineOptions(const ServiceOptions& o, engine::PipelineObserver* observer,
+                                        LineageRecorder* lineage) {
   engine::PipelineOptions p = o.pipeline;
   p.observer = observer;
   p.admission.acceptUnsigned = o.allowUnsigned;
+  // With lineage on, the recorder is the record stage (a record hook given in o.pipeline is
+  // replaced: there is one record of each decision).
+  if (lineage) {
+    p.record = [lineage](const engine::Bundle* bundle, std::span<const engine::SignedRequest> requests,
+                         std::span<engine::Decision> decisions) { return lineage->record(bundle, requests, decisions); };
+  }
   return p;
+}
+
+// The recorder for o.lineageDir, or null when lineage is off.
+std::unique_ptr<LineageRecorder> makeLineage(const ServiceOptions& o) {
+  if (!o.lineageDir) return nullptr;
+  if (!o.nodeKeyPem) throw std::invalid_argument("lineage: a lineage directory needs the node key that signs its checkpoints");
+  LineageRecorderOptions lo;
+  lo.dir = *o.lineageDir;
+  lo.nodeId = o.nodeId;
+  lo.origin = o.lineageOrigin;
+  if (lo.origin.empty())
+    lo.origin = "govmesh/lineage/" + (lineage::validKeyName(o.nodeId) ? o.nodeId : std::string("node"));
+  lo.nodeKeyPem = *o.nodeKeyPem;
+  lo.checkpointEvery = o.checkpointEvery;
+  lo.checkpointIntervalMs = o.checkpointIntervalMs;
+  lo.sync = o.lineageSync;
+  lo.hooks = o.lineageIoHooks;
+  return std::make_unique<LineageRecorder>(std::move(lo));
 }
 
 // The bundle manager's clock in Unix ms, from the admission clock when one is injected, so that
@@ -102,9 +127,12 @@ ServiceOptions checked(ServiceOptions o) {
 
 DecisionService::Impl::Impl(ServiceOptions o)
     : options(checked(std::move(o))), observer(metrics, options.pipeline.observer) {
-  pipeline = std::make_unique<engine::Pipeline>(pipelineOptions(options, &observer));
+  lineage = makeLineage(options);
+  pipeline = std::make_unique<engine::Pipeline>(pipelineOptions(options, &observer, lineage.get()));
   bundles = std::make_unique<engine::BundleManager>(options.trusted, managerClock(options.pipeline.admission.clock));
   bundles->onChange([this](const std::shared_ptr<const engine::ActiveBundle>& active) {
+    // The recorder learns the digest first, so that the first batch under it can name it.
+    if (lineage) lineage->noteBundle(active);
     // The pipeline takes a Bundle; the aliasing pointer keeps the ActiveBundle alive with it.
     pipeline->setBundle(std::shared_ptr<const engine::Bundle>(active, &active->bundle));
     metrics.bundleRevision().set(static_cast<double>(active->bundle.revision));
@@ -166,6 +194,8 @@ void DecisionService::Impl::refreshGauges() {
 
 std::pair<bool, std::string> DecisionService::Impl::readiness() const {
   if (draining.load()) return {false, "not ready: shutting down"};
+  if (lineage && !lineage->healthy())
+    return {false, "not ready: decisions cannot be recorded (LINEAGE_UNAVAILABLE): " + lineage->lastError()};
   switch (bundles->state()) {
     case engine::BundleState::kFresh:
       return {true, "ready: bundle revision " + std::to_string(bundles->revision())};
@@ -297,6 +327,8 @@ void DecisionService::shutdown() {
   }
   // 2. Answer everything queued or in flight; calls arriving meanwhile get SHUTTING_DOWN.
   m.pipeline->shutdown();
+  // 2b. Nothing is decided any more: close the lineage log (its final signed checkpoint).
+  if (m.lineage) (void)m.lineage->close();
   // 3. The control thread finishes its queued loads (answered "unavailable") and exits.
   {
     std::lock_guard jobsLock(m.jobsMu);
@@ -317,6 +349,13 @@ void DecisionService::shutdown() {
 const std::optional<engine::LoadOutcome>& DecisionService::initialLoad() const { return impl_->initialLoad; }
 const engine::BundleManager& DecisionService::bundles() const { return *impl_->bundles; }
 const engine::Pipeline& DecisionService::pipeline() const { return *impl_->pipeline; }
+
+std::optional<std::string> DecisionService::lineageError() const {
+  if (!impl_->lineage || impl_->lineage->healthy()) return std::nullopt;
+  return impl_->lineage->lastError();
+}
+
+uint64_t DecisionService::lineageSize() const { return impl_->lineage ? impl_->lineage->size() : 0; }
 
 std::string DecisionService::metricsText() {
   impl_->refreshGauges();

@@ -30,6 +30,7 @@
 
 #include "engine/bundle_manager.h"
 #include "engine/crypto_types.h"
+#include "engine/lineage.h"
 #include "engine/pipeline.h"
 
 namespace govmesh::server {
@@ -48,13 +49,38 @@ struct ServiceOptions {
   /// admission clock, when set, is also the bundle manager's clock, so that freshness is judged
   /// by one clock. An `observer` given here is called after the service's own.
   engine::PipelineOptions pipeline;
-  /// The node's name in status() (the lineage key fingerprint once lineage lands).
+  /// The node's name in status() and in every lineage record.
   std::string nodeId;
   /// Accept unsigned requests (see the top of this file). Loopback listeners only.
   bool allowUnsigned = false;
   /// Called on the control thread with the outcome of each requestReload() (the CLI logs it;
   /// library code never prints). Must not call back into the service's reload paths.
   std::function<void(const engine::LoadOutcome&)> onReload;
+
+  // Lineage (issue 7, server/lineage_recorder.h). With lineageDir set, every decision of every
+  // batch is recorded (one group commit with fdatasync per batch, before any reply) and carries
+  // its lineageSeq; a batch that cannot be recorded is denied LINEAGE_UNAVAILABLE. A log that
+  // cannot be opened does not stop the service: it then denies every request
+  // LINEAGE_UNAVAILABLE and /readyz says why (lineageError()), as a refused bundle leaves it
+  // answering NO_BUNDLE; `govmesh serve` refuses to start instead. shutdown() closes the log
+  // after the pipeline drained: a final signed checkpoint covers every record.
+
+  /// The lineage log directory; none: decisions are not recorded (lineageSeq stays 0).
+  std::optional<std::string> lineageDir;
+  /// PEM Ed25519 private key (`govmesh keygen`) that signs the log's checkpoints. Required with
+  /// lineageDir; not an Ed25519 private key: the constructor throws std::invalid_argument.
+  std::optional<std::string> nodeKeyPem;
+  /// The checkpoint origin line, also the node key's name; empty: "govmesh/lineage/<nodeId>"
+  /// ("node" when nodeId is empty or not a valid key name).
+  std::string lineageOrigin;
+  /// Sign a checkpoint every this many records...
+  uint64_t checkpointEvery = 65536;
+  /// ...or every this many ms (0: only every N records and at shutdown).
+  uint64_t checkpointIntervalMs = 1000;
+  /// fdatasync each batch. Off only to measure the rest: nothing survives a power loss then.
+  bool lineageSync = true;
+  /// Test only: replaces the log's pwrite/fdatasync (fault injection).
+  lineage::LogIoHooks lineageIoHooks;
 };
 
 /// The decision service (see the top of this file). Thread-safety: every public member may be
@@ -100,6 +126,11 @@ class DecisionService {
   const engine::Pipeline& pipeline() const;
   /// The Prometheus text of /metrics, gauges updated now.
   std::string metricsText();
+  /// Why decisions cannot be recorded now (the log did not open, or the last batch's append
+  /// failed); nullopt when they can or when lineage is off.
+  std::optional<std::string> lineageError() const;
+  /// Records in the lineage log (0 when lineage is off or the log did not open).
+  uint64_t lineageSize() const;
 
   /// Implementation (server/service_impl.h); public only so that the RPC and HTTP parts in
   /// their own files can name it.

@@ -27,6 +27,7 @@
 #include "engine/deny_code.h"
 #include "engine/pipeline.h"
 #include "server/govmesh.capnp.h"
+#include "server/lineage_recorder.h"
 #include "server/metrics.h"
 #include "server/service.h"
 
@@ -83,6 +84,7 @@ struct DecisionService::Impl : kj::TaskSet::ErrorHandler {
   MetricsRegistry registry;
   ServiceMetrics metrics{registry};
   MetricsObserver observer;
+  std::unique_ptr<LineageRecorder> lineage;  // null: lineage off; before the pipeline (its hook)
   std::unique_ptr<engine::BundleManager> bundles;
   std::unique_ptr<engine::Pipeline> pipeline;
   std::optional<engine::LoadOutcome> initialLoad;

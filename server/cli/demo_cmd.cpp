@@ -2,7 +2,10 @@
 // workload keys, the example governance world (server/demo_data.h), compiles and signs its
 // bundle, starts a decision node on loopback, drives it with a signed load of which a share is
 // tampered with or replayed, checks every honest decision against an offline evaluation, and
-// stops the node cleanly.
+// stops the node cleanly. The node records every decision in its lineage log (DIR/lineage,
+// checkpoints signed by DIR/node.key); with --keep the log stays, and the printed `govmesh
+// replay` line verifies it. A --keep directory's earlier lineage log is removed first: it was
+// signed by an earlier node key and names an earlier bundle.
 //
 // Output: a few lines on the world and the node, a progress line each second on stderr when it
 // is a terminal, `govmesh loadgen`'s summary and JSON report, then where things were kept.
@@ -110,6 +113,11 @@ int runDemo(const DemoArgs& a) {
   // 4. The key directory loadgen reads (and the bundle file the node loads).
   DemoDir dir(a.keep);
   server::DemoPaths paths = server::writeDemoDirectory(world, dir.path());
+  {
+    std::error_code ec;
+    std::filesystem::remove_all(paths.lineage, ec);
+    if (ec) throw cedar::InputError(paths.lineage.string(), {}, "cannot remove the earlier lineage log: " + ec.message());
+  }
 
   // 5. The node, on loopback ports the kernel picks.
   server::ServiceOptions so;
@@ -118,10 +126,13 @@ int runDemo(const DemoArgs& a) {
   so.trusted = {world.authority.publicKey};
   so.bundlePath = paths.bundle.string();
   so.nodeId = "demo-node";
+  so.lineageDir = paths.lineage.string();
+  so.nodeKeyPem = world.node.privatePem;
   server::DecisionService node(so);
   if (!node.initialLoad() || !node.initialLoad()->accepted)
     throw std::runtime_error("the demo node refused its own bundle: " +
                              (node.initialLoad() ? node.initialLoad()->message : std::string("not loaded")));
+  if (auto why = node.lineageError()) throw std::runtime_error("the demo node cannot record its decisions: " + *why);
   node.start();
   std::string address = "127.0.0.1:" + std::to_string(node.port());
   std::string metrics = "http://127.0.0.1:" + std::to_string(node.metricsPort()) + "/metrics";
@@ -135,7 +146,7 @@ int runDemo(const DemoArgs& a) {
               << crypto::fingerprint(world.authority.publicKey) << ", fresh until " << engine::isoTime(world.bundle.freshUntilMs)
               << "\n"
               << "node " << so.nodeId << " listening on " << address << " (metrics " << metrics << ", backend "
-              << node.pipeline().backendName() << ")\n"
+              << node.pipeline().backendName() << "), recording every decision in " << paths.lineage.string() << "\n"
               << "load: " << a.rate << " signed requests/s for " << a.seconds << " s in batches of " << a.batch << ", "
               << a.badFraction * 100 << "% tampered or replayed, every honest decision checked offline\n"
               << std::flush;
@@ -160,8 +171,10 @@ int runDemo(const DemoArgs& a) {
   }
   if (lo.onProgress) std::fprintf(stderr, "\n");
 
-  // 8. Stop the node before reporting: shutdown drains what is in flight.
+  // 8. Stop the node before reporting: shutdown drains what is in flight and signs the lineage
+  // log's final checkpoint.
   node.shutdown();
+  const uint64_t recorded = node.lineageSize();
 
   // 7. The report.
   bool ok = report.tamperedAllowed == 0 && report.mismatchesVsOffline == 0 && report.failedCalls == 0 && report.requests > 0;
@@ -170,6 +183,7 @@ int runDemo(const DemoArgs& a) {
                {"bundle_revision", world.bundle.revision},
                {"bundle_digest", digest},
                {"kept", dir.temporary() ? nlohmann::json(nullptr) : nlohmann::json(paths.dir.string())},
+               {"lineage_records", recorded},
                {"ok", ok}};
   if (a.json) {
     std::cout << j.dump() << std::endl;
@@ -177,14 +191,19 @@ int runDemo(const DemoArgs& a) {
   }
   printSummary(report);
   std::cout << j.dump() << "\n";
+  std::cout << "lineage: " << recorded << " decisions recorded, final checkpoint signed by the node key\n";
   if (dir.temporary()) {
-    std::cout << "keys and bundle were in a temporary directory, now removed (--keep DIR keeps them)\n";
+    std::cout << "keys, bundle and lineage log were in a temporary directory, now removed (--keep DIR keeps them)\n";
   } else {
-    std::cout << "kept in " << paths.dir.string() << ": authority.pub, authority.key, keys/, bundles/"
-              << paths.bundle.filename().string() << ", policy/, workloads.json\n"
+    std::cout << "kept in " << paths.dir.string() << ": authority.pub, authority.key, node.pub, node.key, keys/, bundles/"
+              << paths.bundle.filename().string() << ", lineage/, policy/, workloads.json\n"
               << "  verify:  govmesh verify-bundle --trust " << paths.authorityPub.string() << " " << paths.bundle.string()
               << "\n"
-              << "  replay:  govmesh serve --bundle " << paths.bundle.string() << " --trust " << paths.authorityPub.string()
+              << "  lineage: govmesh replay --log " << paths.lineage.string() << " --bundles " << (paths.dir / "bundles").string()
+              << " --node-key " << paths.nodePub.string() << " --trust " << paths.authorityPub.string() << "\n"
+              << "           govmesh prove --log " << paths.lineage.string() << " --seq 1 --out proof.json && govmesh verify-proof"
+              << " --proof proof.json --node-key " << paths.nodePub.string() << "\n"
+              << "  rerun:   govmesh serve --bundle " << paths.bundle.string() << " --trust " << paths.authorityPub.string()
               << "  and  govmesh loadgen --connect 127.0.0.1:7878 --keys " << paths.dir.string()
               << " --rate 20000 --check\n";
   }
@@ -207,7 +226,7 @@ void addDemo(CLI::App& app, int& exitCode) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print only the JSON report (one object)");
-  cmd->add_option("--keep", a->keep, "Keep keys, bundle and workloads in this directory (created if needed)");
+  cmd->add_option("--keep", a->keep, "Keep keys, bundle, workloads and the lineage log in this directory (created if needed)");
   cmd->callback([a, &exitCode] { exitCode = runDemo(*a); });
 }
 

@@ -41,6 +41,10 @@ struct ServeArgs {
   std::string backend;
   bool allowUnsigned = false;
   std::string nodeId;
+  std::optional<std::string> lineage;
+  std::optional<std::string> nodeKey;
+  uint64_t checkpointEvery = 65536;
+  uint64_t checkpointMs = 1000;
 };
 
 // "host:port" with the port replaced by the bound one (the listen address may say port 0).
@@ -69,6 +73,12 @@ int runServe(const ServeArgs& a) {
   o.pipeline.backend = a.backend;
   o.nodeId = a.nodeId;
   o.allowUnsigned = a.allowUnsigned;
+  if (a.lineage) {
+    o.lineageDir = a.lineage;
+    o.nodeKeyPem = cedar::readFile(*a.nodeKey);
+    o.checkpointEvery = a.checkpointEvery;
+    o.checkpointIntervalMs = a.checkpointMs;
+  }
   o.onReload = [](const engine::LoadOutcome& out) {
     if (out.accepted && out.swapped)
       std::cerr << "govmesh serve: SIGHUP: now serving bundle revision " << out.revision << std::endl;
@@ -92,10 +102,14 @@ int runServe(const ServeArgs& a) {
   const auto& first = service.initialLoad();
   if (first && !first->accepted)
     throw std::runtime_error("cannot serve bundle (" + std::string(engine::loadRefusalName(first->reason)) + "): " + first->message);
+  // Like a refused bundle: a node that cannot record would deny everything LINEAGE_UNAVAILABLE.
+  if (auto why = service.lineageError()) throw std::runtime_error(*why);
   service.start();
   std::cout << "listening on " << boundAddress(a.listen, service.port()) << " (metrics "
             << (a.metrics ? boundAddress(*a.metrics, service.metricsPort()) : std::string("off")) << "), bundle revision "
-            << service.bundles().revision() << std::endl;
+            << service.bundles().revision();
+  if (a.lineage) std::cout << ", lineage " << *a.lineage << " (" << service.lineageSize() << " records)";
+  std::cout << std::endl;
 
   for (;;) {
     int sig = 0;
@@ -109,8 +123,9 @@ int runServe(const ServeArgs& a) {
   }
   service.shutdown();
   const engine::PipelineCounters c = service.pipeline().counters();
-  std::cerr << "govmesh serve: stopped after " << (c.allowed + c.denied) << " decisions (" << c.allowed << " allowed)"
-            << std::endl;
+  std::cerr << "govmesh serve: stopped after " << (c.allowed + c.denied) << " decisions (" << c.allowed << " allowed)";
+  if (a.lineage) std::cerr << "; lineage " << *a.lineage << " holds " << service.lineageSize() << " records";
+  std::cerr << std::endl;
   return 0;
 }
 
@@ -135,7 +150,18 @@ void addServe(CLI::App& app, int& exitCode) {
   cmd->add_option("--backend", a->backend, "Table-evaluation backend (default: the best this machine runs)");
   cmd->add_flag("--allow-unsigned", a->allowUnsigned,
                 "Benchmarking: requests with an empty signature skip the Ed25519 check (loopback --listen only)");
-  cmd->add_option("--node-id", a->nodeId, "The node's name in status()");
+  cmd->add_option("--node-id", a->nodeId, "The node's name in status() and in its lineage records");
+  auto* lineage = cmd->add_option("--lineage", a->lineage,
+                                  "Record every decision in this lineage log directory (fsync per batch, before replying)");
+  auto* key = cmd->add_option("--node-key", a->nodeKey, "The node's Ed25519 private key (govmesh keygen) that signs lineage checkpoints");
+  lineage->needs(key);
+  key->needs(lineage);
+  cmd->add_option("--checkpoint-every", a->checkpointEvery, "Sign a lineage checkpoint every N records")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--checkpoint-ms", a->checkpointMs, "...and every T ms (0: only every N and at shutdown)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([a, &exitCode] { exitCode = runServe(*a); });
 }
 
