@@ -12,10 +12,13 @@
 //   2. Checkpoints. Every stored checkpoint's signature is checked with the node key (when given)
 //      and the recomputed tree's root of its size must equal its signed root. The first position
 //      not covered by a checkpoint that matches is tampered when a later checkpoint mismatches.
-//   3. Signatures (unless disabled). A record carrying RequestEvidence has its canonical signing
-//      bytes rebuilt (engine/request.h); SHA-256 of them must equal requestDigest and SHA-256 of
-//      the context contextDigest; its signature is re-verified in batches (ed25519Verify, default
-//      backend) against the WorkloadKey its keyId names in the bundle the record names.
+//   3. Signatures (unless verifySignatures is off: `govmesh replay --no-verify-signatures`). A
+//      record carrying RequestEvidence has its canonical signing bytes rebuilt (engine/request.h);
+//      SHA-256 of them must equal requestDigest and SHA-256 of the context contextDigest (one
+//      multi-buffer batch); its signature is re-verified in batches (ed25519Verify, default
+//      backend) against the WorkloadKey its keyId names in the bundle the record names. Without
+//      signature checks the digests are not recomputed either: the leaf hash, checked against the
+//      signed checkpoints, already covers evidence and digests.
 //   4. Decisions. Records are re-evaluated in batches (authorizeBatch on the chosen backend)
 //      against the bundle whose digest they name; decision, reasons and errors must match.
 //
@@ -88,6 +91,8 @@ struct ReplayReport {
   uint64_t checkpoints = 0;            ///< checkpoints stored
   uint64_t checkpointsVerified = 0;    ///< signature (when a key was given) and root both match
   bool checkpointSignaturesChecked = false;
+  uint64_t coveredRecords = 0;         ///< records under the largest checkpoint that matched (the
+                                       ///< rest were appended after it: consistent, but unsigned)
   uint64_t signaturesVerified = 0;     ///< request signatures re-verified (valid or not)
   uint64_t decisionsReevaluated = 0;   ///< decisions re-evaluated against their bundle
   uint64_t acceptedAsRecorded = 0;     ///< fail-closed records accepted by the rules above

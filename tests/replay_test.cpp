@@ -185,6 +185,7 @@ TEST_CASE("replay: a clean log of real decisions replays with no divergence") {
   CHECK(rep.records == f.n);
   CHECK(rep.checkpoints >= 6);
   CHECK(rep.checkpointsVerified == rep.checkpoints);
+  CHECK(rep.coveredRecords == f.n);
   CHECK(rep.divergenceCount == 0);
   CHECK(!rep.firstTamperedSeq);
   CHECK(rep.missingBundles.empty());
@@ -313,4 +314,87 @@ TEST_CASE("replay: records written before evidence existed still decode; evidenc
   auto ctx = decodeCanonicalValue(r.evidence->context);
   REQUIRE(ctx);
   CHECK(decodeCanonicalValue(r.evidence->context + "x") == std::nullopt);
+}
+
+// Throughput, not a check: `govmesh_replay_tests -tc='*bench*' --no-skip`. GOVMESH_REPLAY_BENCH_N
+// records (default 1M: 1000 distinct signed requests repeated) and GOVMESH_REPLAY_BENCH_KEEP=DIR
+// to keep the log (DIR/lineage, DIR/bundles, DIR/node.vkey, DIR/authority.pub) for the CLI.
+TEST_CASE("replay: bench" * doctest::skip()) {
+  const char* nEnv = std::getenv("GOVMESH_REPLAY_BENCH_N");
+  const char* keep = std::getenv("GOVMESH_REPLAY_BENCH_KEEP");
+  const uint64_t n = nEnv ? std::strtoull(nEnv, nullptr, 10) : 1'000'000;
+  fs::path dir = keep ? fs::path(keep) : fs::temp_directory_path() / ("govmesh_replay_bench_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "bundles");
+  std::string fileA = bundleFile(kPoliciesA, 1);
+  std::ofstream(dir / "bundles" / "a.bundle", std::ios::binary) << fileA;
+  std::ofstream(dir / "authority.pub") << authorityKey().publicPem;
+  std::ofstream(dir / "other.pub") << aliceKey().publicPem;  // a key that signed no bundle
+  std::ofstream(dir / "node.vkey") << ln::testing::testSigner().verifier().text() << "\n";
+  Bundle a = loadBundle(fileA, {authorityKey().publicKey}, "a");
+  FlatTable flat(a.table);
+  auto scalar = makeEvaluator("scalar");
+  std::vector<ln::Record> distinct;
+  for (uint64_t i = 1; i <= 1000; ++i) {
+    SignedRequest s = requestFor(i);
+    auto resp = authorizeBatch(flat, *scalar, {toCedarRequest(s)});
+    ln::Record r;
+    r.timestampNs = s.timestampNs;
+    r.nodeId = "node-1";
+    r.bundleDigest = digestOf(fileA);
+    r.bundleRevision = 1;
+    r.principal = {s.principal.type, s.principal.id};
+    r.action = {s.action.type, s.action.id};
+    r.resource = {s.resource.type, s.resource.id};
+    r.evidence = requestEvidence(s, std::nullopt);
+    r.requestDigest = sha(canonicalSigningBytes(s));
+    r.contextDigest = sha(r.evidence->context);
+    r.signature = s.signature;
+    if (i % 17 == 0) {
+      r.denyCode = DenyCode::kBadSignature;
+    } else {
+      r.allow = resp[0].decision == cedar::Decision::Allow;
+      r.reasons = resp[0].reasons;
+      for (const auto& e : resp[0].errors) r.errors.push_back(e.policyId + ": " + e.message);
+    }
+    distinct.push_back(std::move(r));
+  }
+  {
+    ln::LogOptions o;
+    o.origin = ln::testing::kTestOrigin;
+    o.signer = ln::testing::testSigner();
+    o.sync = false;
+    auto log = ln::Log::open((dir / "lineage").string(), o);
+    REQUIRE(log);
+    std::vector<ln::Record> batch;
+    for (uint64_t done = 0; done < n;) {
+      batch.clear();
+      for (size_t k = 0; k < 4096 && done < n; ++k, ++done) batch.push_back(distinct[done % distinct.size()]);
+      REQUIRE(log->append(batch) == ln::LogStatus::kOk);
+    }
+    REQUIRE(log->close() == ln::LogStatus::kOk);
+  }
+  uint64_t bytes = 0;
+  for (const auto& e : fs::directory_iterator(dir / "lineage")) bytes += fs::file_size(e.path());
+  MESSAGE("log: ", n, " records, ", bytes / n, " bytes/record on disk, cpu: ", cpuFeatures());
+  ReplayOptions o;
+  o.logDir = (dir / "lineage").string();
+  o.bundlesDir = (dir / "bundles").string();
+  o.nodeVerifier = ln::testing::testSigner().verifier();
+  o.trusted = {authorityKey().publicKey};
+  struct Mode {
+    const char* name;
+    bool verify, eval;
+  };
+  for (Mode m : {Mode{"hash+checkpoints only", false, false}, Mode{"no signature re-verification", false, true},
+                 Mode{"full (signatures + evaluation)", true, true}}) {
+    o.verifySignatures = m.verify;
+    o.reevaluate = m.eval;
+    auto rep = replay(o);
+    CHECK(rep.ok());
+    CHECK(rep.records == n);
+    MESSAGE(std::string(m.name), ": ", static_cast<uint64_t>(rep.records / rep.seconds), " records/s (", rep.seconds, " s; eval ",
+            rep.evalBackend, ", ed25519 ", rep.ed25519Backend, ")");
+  }
+  if (!keep) fs::remove_all(dir);
 }

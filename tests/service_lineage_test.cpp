@@ -57,12 +57,12 @@ const char* kPolicies =
     "permit(principal == Workload::\"alice\", action == Action::\"deploy\", resource) when { context.zone == \"eu-1\" };\n"
     "forbid(principal, action, resource) when { context has trust && context.trust == \"degraded\" };\n";
 
-std::string bundleFile() {
+std::string bundleFile(uint64_t revision = 1) {
   BundleSources src;
   src.policyText = kPolicies;
   src.policyFileName = "p.cedar";
   src.keys.push_back({"alice", aliceKey().publicKey, uid("Workload", "alice"), std::nullopt});
-  Bundle b = compileBundle(src, 1, kStartMs - 1000, kStartMs + kHourMs);
+  Bundle b = compileBundle(src, revision, kStartMs - 1000, kStartMs + kHourMs);
   return signBundle(writeUnsignedBundle(b), authorityKey().privatePem, "b.bundle", "a.key");
 }
 
@@ -257,6 +257,31 @@ TEST_CASE("service lineage: the timer signs checkpoints while serving; a restart
     CHECK(client->authorize({deployEu()}).at(0).lineageSeq == 3);
   }
   CHECK(openReadOnly(dir.log())->latestCheckpoint()->checkpoint.size == 3);
+}
+
+TEST_CASE("service lineage: each record names the bundle that decided it, across a bundle swap") {
+  TempDir dir;
+  std::string digest1, digest2;
+  {
+    DecisionService svc(lineageOptions(dir));
+    REQUIRE(svc.offerBundle(bundleFile(1)).accepted);
+    digest1 = svc.bundles().current()->digest;
+    svc.start();
+    auto client = connect(svc);
+    CHECK(client->authorize({deployEu()}).at(0).lineageSeq == 1);
+    REQUIRE(client->loadBundle(bundleFile(2)).ok);
+    digest2 = svc.bundles().current()->digest;
+    CHECK(client->authorize({deployEu(), deployEu()}).at(1).lineageSeq == 3);
+  }
+  REQUIRE(digest1 != digest2);
+  auto recs = readAll(*openReadOnly(dir.log()));
+  REQUIRE(recs.size() == 3);
+  CHECK(recs[0].bundleRevision == 1);
+  CHECK(std::string(recs[0].bundleDigest.begin(), recs[0].bundleDigest.end()) == digest1);
+  for (size_t i = 1; i < 3; ++i) {
+    CHECK(recs[i].bundleRevision == 2);
+    CHECK(std::string(recs[i].bundleDigest.begin(), recs[i].bundleDigest.end()) == digest2);
+  }
 }
 
 TEST_CASE("service lineage: a failed write denies the batch LINEAGE_UNAVAILABLE; the service keeps running") {

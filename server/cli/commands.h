@@ -32,5 +32,7 @@ void addLoadgen(CLI::App& app, int& exitCode);
 
 /// `govmesh prove`, `verify-proof`: inclusion and consistency proofs of the lineage log.
 void addLineageCommands(CLI::App& app, int& exitCode);
+/// `govmesh replay`: re-verifies a lineage log (checkpoints, leaves, signatures, decisions).
+void addReplay(CLI::App& app, int& exitCode);
 
 }  // namespace govmesh::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   govmesh::cli::addServe(app, exitCode);
   govmesh::cli::addLoadgen(app, exitCode);
   govmesh::cli::addLineageCommands(app, exitCode);
+  govmesh::cli::addReplay(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
