@@ -1,7 +1,11 @@
 #include "compiler/archive.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -17,6 +21,25 @@ std::string readFile(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) throw InputError(path, {}, "cannot read file");
   return ss.str();
+}
+
+void writeFileAtomic(const std::string& path, const std::string& bytes, unsigned mode) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) throw InputError(path, {}, std::string("cannot write file: ") + std::strerror(errno));
+  int err = ::fchmod(fd, static_cast<mode_t>(mode)) == 0 ? 0 : errno;
+  for (size_t done = 0; err == 0 && done < bytes.size();) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) err = n < 0 ? errno : EIO;
+    else done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+  if (err != 0) {
+    ::unlink(tmp.c_str());
+    throw InputError(path, {}, std::string("cannot write file: ") + std::strerror(err));
+  }
 }
 
 namespace {

@@ -15,4 +15,9 @@ std::map<std::string, std::string> readTarGz(const std::string& path, size_t max
 /// Reads a whole file; throws InputError naming the file when it cannot be read.
 std::string readFile(const std::string& path);
 
+/// Writes `bytes` to `path` through a temporary file and a rename, so that a reader never sees
+/// half a file, with permission bits `mode` applied by fchmod (the umask cannot widen a private
+/// key's). Throws InputError naming the file when it cannot be written.
+void writeFileAtomic(const std::string& path, const std::string& bytes, unsigned mode);
+
 }  // namespace govmesh::cedar

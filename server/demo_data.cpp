@@ -1,3 +1,4 @@
+#include "compiler/archive.h"
 #include "server/demo_data.h"
 
 #include <fcntl.h>
@@ -207,26 +208,6 @@ std::vector<DemoWorkload> demoWorkloads() {
   };
 }
 
-// Writes through a temporary file and a rename, so that a reader never sees half a file; the
-// mode is applied with fchmod so that the umask cannot make a private key readable by others.
-void writeFile(const std::filesystem::path& path, const std::string& bytes, mode_t mode) {
-  std::string tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw cedar::InputError(path.string(), {}, std::string("cannot write file: ") + std::strerror(errno));
-  int err = ::fchmod(fd, mode) == 0 ? 0 : errno;
-  for (size_t done = 0; err == 0 && done < bytes.size();) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) err = n < 0 ? errno : EIO;
-    else done += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp.c_str());
-    throw cedar::InputError(path.string(), {}, std::string("cannot write file: ") + std::strerror(err));
-  }
-}
 
 void makeDir(const std::filesystem::path& dir) {
   std::error_code ec;
@@ -305,24 +286,24 @@ DemoPaths writeDemoDirectory(const DemoWorld& world, const std::filesystem::path
   p.bundle = dir / bundleRel;
   for (const auto& d : {dir, p.keysDir, p.policyDir, dir / "bundles"}) makeDir(d);
 
-  writeFile(p.authorityKey, world.authority.privatePem, 0600);
-  writeFile(p.authorityPub, world.authority.publicPem, 0644);
-  writeFile(p.nodeKey, world.node.privatePem, 0600);
-  writeFile(p.nodePub, world.node.publicPem, 0644);
+  cedar::writeFileAtomic(p.authorityKey, world.authority.privatePem, 0600);
+  cedar::writeFileAtomic(p.authorityPub, world.authority.publicPem, 0644);
+  cedar::writeFileAtomic(p.nodeKey, world.node.privatePem, 0600);
+  cedar::writeFileAtomic(p.nodePub, world.node.publicPem, 0644);
   json keys = json::array();
   for (const DemoWorkload& w : world.workloads) {
-    writeFile(p.keysDir / (w.keyId + ".key"), w.key.privatePem, 0600);
-    writeFile(p.keysDir / (w.keyId + ".pub"), w.key.publicPem, 0644);
+    cedar::writeFileAtomic(p.keysDir / (w.keyId + ".key"), w.key.privatePem, 0600);
+    cedar::writeFileAtomic(p.keysDir / (w.keyId + ".pub"), w.key.publicPem, 0644);
     keys.push_back(json{{"keyId", w.keyId},
                         {"publicKey", crypto::toBase64(crypto::bytesView(w.key.publicKey))},
                         {"principal", w.principal}});
   }
-  writeFile(p.bundle, world.bundleBytes, 0644);
-  writeFile(p.policyDir / "policies.cedar", world.policyText, 0644);
-  writeFile(p.policyDir / "governance.cedarschema", world.schemaText, 0644);
-  writeFile(p.policyDir / "entities.json", world.entitiesJson, 0644);
-  writeFile(p.policyDir / "workload-keys.json", keys.dump(2) + "\n", 0644);
-  writeFile(p.workloadsJson, demoWorkloadsJson(world, bundleRel).dump(2) + "\n", 0644);
+  cedar::writeFileAtomic(p.bundle, world.bundleBytes, 0644);
+  cedar::writeFileAtomic(p.policyDir / "policies.cedar", world.policyText, 0644);
+  cedar::writeFileAtomic(p.policyDir / "governance.cedarschema", world.schemaText, 0644);
+  cedar::writeFileAtomic(p.policyDir / "entities.json", world.entitiesJson, 0644);
+  cedar::writeFileAtomic(p.policyDir / "workload-keys.json", keys.dump(2) + "\n", 0644);
+  cedar::writeFileAtomic(p.workloadsJson, demoWorkloadsJson(world, bundleRel).dump(2) + "\n", 0644);
   return p;
 }
 

@@ -39,28 +39,6 @@ int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Writes through a temporary file and a rename, so that a reader never sees half a bundle
-// and a failed write never destroys the previous file. `mode` is applied exactly (fchmod),
-// not through the umask, so a private key is never readable by others.
-void writeFile(const std::string& path, const std::string& bytes, mode_t mode) {
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw InputError(path, {}, std::string("cannot write file: ") + std::strerror(errno));
-  int err = ::fchmod(fd, mode) == 0 ? 0 : errno;
-  for (size_t done = 0; err == 0 && done < bytes.size();) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) err = n < 0 ? errno : EIO;
-    else done += static_cast<size_t>(n);
-  }
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp.c_str());
-    throw InputError(path, {}, std::string("cannot write file: ") + std::strerror(err));
-  }
-}
-
 cedar::EntityUid uidArg(const json& j, const std::string& where) {
   if (j.is_string()) return cedar::parseEntityUid(j.get<std::string>(), where);
   return cedar::uidFromJson(j, where);
@@ -193,8 +171,8 @@ void addBundleCommands(CLI::App& app, int& exitCode) {
       for (const std::string& p : {keyPath, pubPath})
         if (!a->force && std::filesystem::exists(p)) throw InputError(p, {}, "file exists (use --force to overwrite)");
       crypto::Ed25519KeyPair kp = crypto::generateEd25519();
-      writeFile(keyPath, kp.privatePem, 0600);
-      writeFile(pubPath, kp.publicPem, 0644);
+      cedar::writeFileAtomic(keyPath, kp.privatePem, 0600);
+      cedar::writeFileAtomic(pubPath, kp.publicPem, 0644);
       std::cout << "wrote " << keyPath << " (private: keep it secret) and " << pubPath << "\n"
                 << "public key (base64): " << crypto::toBase64(crypto::bytesView(kp.publicKey)) << "\n"
                 << "fingerprint: " << crypto::fingerprint(kp.publicKey) << "\n";
@@ -236,7 +214,7 @@ void addBundleCommands(CLI::App& app, int& exitCode) {
       int64_t now = nowMs();
       if (ttl->ms > INT64_MAX - now) throw InputError("--ttl", {}, "duration too long");
       engine::Bundle b = engine::compileBundle(src, a->revision, now, now + ttl->ms);
-      writeFile(a->out, engine::writeUnsignedBundle(b), 0644);
+      cedar::writeFileAtomic(a->out, engine::writeUnsignedBundle(b), 0644);
       std::cout << "wrote " << a->out << ": unsigned bundle, revision " << b.revision << ", " << b.table.policies.size()
                 << " policies, fresh until " << engine::isoTime(b.freshUntilMs) << " (sign it with `govmesh sign`)\n";
       exitCode = 0;
@@ -255,7 +233,7 @@ void addBundleCommands(CLI::App& app, int& exitCode) {
       std::string pem = cedar::readFile(a->key);
       std::string signedBytes = engine::signBundle(cedar::readFile(a->bundle), pem, a->bundle, a->key);
       std::string out = a->out.empty() ? a->bundle : a->out;
-      writeFile(out, signedBytes, 0644);
+      cedar::writeFileAtomic(out, signedBytes, 0644);
       std::cout << "signed " << out << " with key " << crypto::fingerprint(crypto::publicKeyFromPem(pem, a->key)) << "\n";
       exitCode = 0;
     });

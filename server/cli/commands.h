@@ -4,6 +4,10 @@
 
 #include <CLI/CLI.hpp>
 
+namespace govmesh::server {
+struct LoadReport;
+}
+
 namespace govmesh::cli {
 
 /// `govmesh authorize`: one request against policy, entity and schema files, like `cedar authorize`.
@@ -19,6 +23,9 @@ void addBench(CLI::App& app, int& exitCode);
 void addBenchCrypto(CLI::App& bench, int& exitCode);
 /// `govmesh verify-sigs`: Ed25519 verdicts for JSON lines {"pk","msg","sig"} (hex), one per line.
 void addVerifySigs(CLI::App& app, int& exitCode);
+/// Prints a load report's human summary (throughput, latency, allows, denies by code, tampering,
+/// offline mismatches), as `govmesh loadgen` and `govmesh demo` both show it.
+void printLoadSummary(const server::LoadReport& r);
 /// `govmesh gen-tests`: seeded random Cedar tests in the integration-test format.
 void addGenTests(CLI::App& app, int& exitCode);
 

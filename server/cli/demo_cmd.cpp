@@ -81,18 +81,6 @@ class DemoDir {
   bool temporary_ = false;
 };
 
-// The same summary `govmesh loadgen` prints, so the two read alike.
-void printSummary(const server::LoadReport& r) {
-  std::cout << r.requests << " decisions in " << r.seconds << " s: " << static_cast<uint64_t>(r.decisionsPerSecond)
-            << " decisions/s, latency p50 " << r.latencyUs.p50 << " us, p99 " << r.latencyUs.p99 << " us\n"
-            << r.allowed << " allowed, " << r.deniedByPolicy << " denied by policy";
-  for (const auto& [code, n] : r.deniedByCode) std::cout << ", " << n << " " << code;
-  std::cout << "\n" << r.tamperedSent << " tampered sent, " << r.tamperedAllowed << " tampered allowed";
-  if (r.check) std::cout << "; " << r.checked << " checked offline, " << r.mismatchesVsOffline << " mismatches";
-  std::cout << "\n";
-  if (!r.firstError.empty()) std::cout << "error: " << r.firstError << "\n";
-  for (const std::string& m : r.mismatchExamples) std::cout << "mismatch: " << m << "\n";
-}
 
 void printProgress(const server::LoadProgress& p) {
   std::fprintf(stderr, "\r%6.1f s  %10llu decisions  %9.0f/s  allowed %llu  denied %llu  tampered %llu (allowed %llu)  ",
@@ -189,7 +177,7 @@ int runDemo(const DemoArgs& a) {
     std::cout << j.dump() << std::endl;
     return ok ? 0 : 2;
   }
-  printSummary(report);
+  printLoadSummary(report);  // the summary `govmesh loadgen` prints, so the two read alike
   std::cout << j.dump() << "\n";
   std::cout << "lineage: " << recorded << " decisions recorded, final checkpoint signed by the node key\n";
   if (dir.temporary()) {

@@ -18,21 +18,17 @@
 
 namespace govmesh::cli {
 
-namespace {
-
-void printSummary(const server::LoadReport& r) {
+void printLoadSummary(const server::LoadReport& r) {
   std::cout << r.requests << " decisions in " << r.seconds << " s: " << static_cast<uint64_t>(r.decisionsPerSecond)
             << " decisions/s, latency p50 " << r.latencyUs.p50 << " us, p99 " << r.latencyUs.p99 << " us\n"
             << r.allowed << " allowed, " << r.deniedByPolicy << " denied by policy";
   for (const auto& [code, n] : r.deniedByCode) std::cout << ", " << n << " " << code;
-  std::cout << "\n"
-            << r.tamperedSent << " tampered sent, " << r.tamperedAllowed << " tampered allowed";
+  std::cout << "\n" << r.tamperedSent << " tampered sent, " << r.tamperedAllowed << " tampered allowed";
   if (r.check) std::cout << "; " << r.checked << " checked offline, " << r.mismatchesVsOffline << " mismatches";
   std::cout << "\n";
   if (!r.firstError.empty()) std::cout << "error: " << r.firstError << "\n";
+  for (const std::string& m : r.mismatchExamples) std::cout << "mismatch: " << m << "\n";
 }
-
-}  // namespace
 
 void addLoadgen(CLI::App& app, int& exitCode) {
   auto* cmd = app.add_subcommand("loadgen", "Drive a govmesh node with a signed, mixed, partly tampered load");
@@ -82,7 +78,7 @@ void addLoadgen(CLI::App& app, int& exitCode) {
       return;
     }
     if (o.onProgress) std::fprintf(stderr, "\n");
-    if (!args->json) printSummary(r);
+    if (!args->json) printLoadSummary(r);
     std::cout << r.toJson().dump() << std::endl;
     if (r.tamperedAllowed > 0 || r.mismatchesVsOffline > 0 || r.failedCalls > 0) exitCode = 2;
   });
