@@ -10,6 +10,7 @@ packages=(
   libtbb-dev libxsimd-dev xtl-dev libbenchmark-dev libssl-dev capnproto libcapnp-dev
   doctest-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   nodejs npm
+  etcd-server etcd-client libcurl4-openssl-dev python3-yaml chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -33,5 +34,11 @@ fi
 # The real Cedar engine for the differential test, at the version pinned in the lock file.
 if [ ! -d tests/oracle/node_modules/@cedar-policy/cedar-wasm ]; then
   (cd tests/oracle && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The console's chart library (embedded into the binary at build time) and playwright-core for
+# its browser test (drives the system Chromium; downloads no browser), pinned in
+# console/package-lock.json.
+if [ ! -d console/node_modules ]; then
+  (cd console && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "dependencies ready"

@@ -230,7 +230,7 @@ bool Admission::admit(const std::shared_ptr<const Bundle>& bundle, std::span<con
   }
   // Floor division, so that a clock before 1970 (only in tests) still rounds toward the past.
   const int64_t nowMs = nowNs / 1'000'000 - (nowNs % 1'000'000 < 0 ? 1 : 0);
-  if (!isFresh(*bundle, nowMs)) {
+  if (!isFresh(*bundle, nowMs) || (options_.syncLease && !options_.syncLease->valid(nowMs))) {
     denyAllPending(DenyCode::kPolicyStale);
     t.checkNs = elapsedNs(t0, Clock::now());
     return finish();

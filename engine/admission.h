@@ -5,7 +5,8 @@
 //
 // Order of checks, per batch (cheap before expensive; a request stops at its first failure):
 //   0. codes already set by the caller (kMalformed from the wire decoder, kOverloaded, ...) stay;
-//   1. no bundle -> kNoBundle; bundle past its deadline -> kPolicyStale (whole batch);
+//   1. no bundle -> kNoBundle; bundle past its deadline, or the mesh's sync lease
+//      (engine/sync_lease.h) lapsed -> kPolicyStale (whole batch);
 //   2. shape (validateShape, optional) -> kMalformed;
 //   3. keyId unknown or expired -> kUnknownKey; key registered for another principal ->
 //      kKeyNotPrincipal;
@@ -39,6 +40,7 @@
 #include "engine/bundle.h"
 #include "engine/deny_code.h"
 #include "engine/request.h"
+#include "engine/sync_lease.h"
 
 namespace govmesh::engine {
 
@@ -142,6 +144,9 @@ struct AdmissionOptions {
   /// skips step 7; every other check still applies, its nonce included. Off (the default), such
   /// a request fails step 7 like any bad signature (kBadSignature).
   bool acceptUnsigned = false;
+  /// The mesh's freshness lease (engine/sync_lease.h): while it is not valid every request is
+  /// denied POLICY_STALE, as past the bundle's own deadline. Null: no lease (a standalone node).
+  std::shared_ptr<const SyncLease> syncLease;
 };
 
 /// Where one admit() call spent its time, for the per-stage latency metrics. The stages follow

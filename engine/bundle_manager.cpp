@@ -81,13 +81,15 @@ std::optional<DenyCode> denyCodeFor(BundleState state) {
 BundleManager::BundleManager(std::vector<crypto::Ed25519PublicKey> trusted, Clock clock)
     : trusted_(std::move(trusted)), clock_(clock ? std::move(clock) : Clock(systemNowMs)) {}
 
-LoadOutcome BundleManager::offer(std::string_view bytes, std::string_view source) {
+LoadOutcome BundleManager::offer(std::string_view bytes, std::string_view source) { return offer(bytes, source, std::nullopt); }
+
+LoadOutcome BundleManager::offer(std::string_view bytes, std::string_view source, std::optional<uint64_t> etcdRevision) {
   std::string where(source.empty() ? std::string_view("bundle") : source);
   // The checks throw InputError on bad input; anything else (bad_alloc, a kj::Exception from a
   // path that should have converted it) is still a refusal: the active bundle must survive
   // whatever is offered.
   try {
-    return offerChecked(bytes, where);
+    return offerChecked(bytes, where, etcdRevision);
   } catch (const cedar::InputError& e) {
     return refused(LoadRefusal::kMalformedContent, e.what());
   } catch (const std::exception& e) {
@@ -97,7 +99,7 @@ LoadOutcome BundleManager::offer(std::string_view bytes, std::string_view source
   }
 }
 
-LoadOutcome BundleManager::offerChecked(std::string_view bytes, const std::string& where) {
+LoadOutcome BundleManager::offerChecked(std::string_view bytes, const std::string& where, std::optional<uint64_t> etcdRevision) {
   if (bytes.empty()) return refused(LoadRefusal::kNotABundle, where + ": empty file, not a govmesh bundle");
   if (bytes.size() > kMaxBundleBytes)
     return refused(LoadRefusal::kNotABundle, where + ": " + std::to_string(bytes.size()) + " bytes is larger than any bundle");
@@ -140,6 +142,7 @@ LoadOutcome BundleManager::offerChecked(std::string_view bytes, const std::strin
   next->digestHex = digestHex;
   next->signer = signer;
   next->source = where;
+  next->etcdRevision = etcdRevision;
   const uint64_t revision = next->bundle.revision;
   const std::string what = describeRevision(revision, digestHex);
 
@@ -212,8 +215,11 @@ std::shared_ptr<const ActiveBundle> BundleManager::current() const { return acti
 BundleState BundleManager::state(int64_t nowMs) const {
   std::shared_ptr<const ActiveBundle> cur = active_.load();
   if (!cur) return BundleState::kNoBundle;
+  if (syncLease_ && !syncLease_->valid(nowMs)) return BundleState::kStale;
   return isFresh(cur->bundle, nowMs) ? BundleState::kFresh : BundleState::kStale;
 }
+
+void BundleManager::setSyncLease(std::shared_ptr<const SyncLease> lease) { syncLease_ = std::move(lease); }
 
 std::optional<double> BundleManager::secondsToDeadline(int64_t nowMs) const {
   std::shared_ptr<const ActiveBundle> cur = active_.load();

@@ -38,6 +38,7 @@
 #include "engine/bundle.h"
 #include "engine/crypto_types.h"
 #include "engine/deny_code.h"
+#include "engine/sync_lease.h"
 
 namespace govmesh::engine {
 
@@ -74,6 +75,9 @@ struct ActiveBundle {
   crypto::Ed25519PublicKey signer{};   ///< the trusted authority key that signed it
   std::string source;                  ///< where it came from (a path, "rpc:loadBundle", ...)
   int64_t loadedAtMs = 0;              ///< clock time when it became active
+  /// The etcd revision of the active pointer that named it, when it came through the mesh
+  /// (issue 8); recorded in every lineage record decided under it.
+  std::optional<uint64_t> etcdRevision;
 };
 
 /// Whether decisions may be made: the fail-closed view of the bundle state.
@@ -104,6 +108,9 @@ class BundleManager {
   /// Verifies the bundle file `bytes` and makes it active if it passes every check (see the file
   /// comment). `source` names it in messages. Never throws.
   LoadOutcome offer(std::string_view bytes, std::string_view source);
+  /// The same, for a bundle read from etcd: `etcdRevision` is kept in the ActiveBundle it
+  /// becomes (a re-offer of the active bundle keeps the revision it was first activated with).
+  LoadOutcome offer(std::string_view bytes, std::string_view source, std::optional<uint64_t> etcdRevision);
   /// Reads the file at `path` and offers it. A missing or unreadable file is a refusal
   /// (kUnreadable); the active bundle stays. Never throws.
   LoadOutcome loadFile(const std::string& path);
@@ -112,6 +119,12 @@ class BundleManager {
   std::shared_ptr<const Bundle> active() const;
   /// The active bundle with its digest, signer and source, or null; one consistent snapshot.
   std::shared_ptr<const ActiveBundle> current() const;
+
+  /// Makes freshness also depend on `lease` (the mesh's etcd sync, engine/sync_lease.h): while
+  /// it is not valid, an active bundle is kStale. Set once, before the first offer; null: none.
+  void setSyncLease(std::shared_ptr<const SyncLease> lease);
+  /// The lease set by setSyncLease (null when none).
+  const std::shared_ptr<const SyncLease>& syncLease() const { return syncLease_; }
 
   /// The fail-closed state at `nowMs`.
   BundleState state(int64_t nowMs) const;
@@ -142,8 +155,9 @@ class BundleManager {
   std::mutex notifyMutex_;  // serializes callbacks; guards callback_ and notifiedRevision_
   ChangeCallback callback_;
   std::optional<uint64_t> notifiedRevision_;
+  std::shared_ptr<const SyncLease> syncLease_;
 
-  LoadOutcome offerChecked(std::string_view bytes, const std::string& where);
+  LoadOutcome offerChecked(std::string_view bytes, const std::string& where, std::optional<uint64_t> etcdRevision);
   void notify();
 };
 

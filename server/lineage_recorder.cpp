@@ -109,13 +109,14 @@ void LineageRecorder::noteBundle(const std::shared_ptr<const engine::ActiveBundl
   bundles_.push_back(active);
 }
 
-bool LineageRecorder::findDigest(const engine::Bundle* bundle, lineage::Hash& digest) {
+bool LineageRecorder::findDigest(const engine::Bundle* bundle, lineage::Hash& digest, std::optional<uint64_t>* etcdRevision) {
   std::lock_guard lock(mu_);
   for (auto it = bundles_.rbegin(); it != bundles_.rend(); ++it) {
     std::shared_ptr<const engine::ActiveBundle> a = it->lock();
     if (!a || &a->bundle != bundle) continue;
     if (a->digest.size() != digest.size()) return false;
     std::memcpy(digest.data(), a->digest.data(), digest.size());
+    if (etcdRevision) *etcdRevision = a->etcdRevision;
     return true;
   }
   return false;
@@ -125,7 +126,8 @@ bool LineageRecorder::record(const engine::Bundle* bundle, std::span<const engin
                              std::span<engine::Decision> decisions) {
   if (!log_ || requests.size() != decisions.size()) return false;
   lineage::Hash digest{};
-  if (bundle && !findDigest(bundle, digest)) {
+  std::optional<uint64_t> etcdRevision;
+  if (bundle && !findDigest(bundle, digest, &etcdRevision)) {
     std::lock_guard lock(mu_);
     lastError_ = "lineage: the batch's bundle (revision " + std::to_string(bundle->revision) + ") has no known digest";
     return false;
@@ -133,8 +135,10 @@ bool LineageRecorder::record(const engine::Bundle* bundle, std::span<const engin
   // TODO(perf): hash the canonical bytes and contexts of the batch with sha256Batch.
   std::vector<lineage::Record> records;
   records.reserve(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i)
+  for (size_t i = 0; i < requests.size(); ++i) {
     records.push_back(toRecord(requests[i], decisions[i], bundle, digest, options_.nodeId));
+    records.back().etcdRevision = etcdRevision;
+  }
   uint64_t first = 0;
   const lineage::LogStatus st = log_->append(records, &first);
   std::lock_guard lock(mu_);

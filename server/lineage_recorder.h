@@ -94,9 +94,12 @@ class LineageRecorder {
   const lineage::NoteVerifier& verifier() const { return verifier_; }
   /// Records in the log (0 when it did not open).
   uint64_t size() const;
+  /// The log itself, for read-only views and on-demand checkpoints (the console: searches,
+  /// records, proofs); null when it did not open. Not to be used after close().
+  lineage::Log* log() const { return log_.get(); }
 
  private:
-  bool findDigest(const engine::Bundle* bundle, lineage::Hash& digest);
+  bool findDigest(const engine::Bundle* bundle, lineage::Hash& digest, std::optional<uint64_t>* etcdRevision = nullptr);
   void runCheckpoints();
 
   LineageRecorderOptions options_;

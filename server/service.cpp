@@ -12,6 +12,7 @@
 
 #include <kj/debug.h>
 
+#include "server/console_api.h"
 #include "server/request_capnp.h"
 #include "server/service_impl.h"
 
@@ -79,6 +80,7 @@ engine::PipelineOptions pipelineOptions(const ServiceOptions& o, engine::Pipelin
   engine::PipelineOptions p = o.pipeline;
   p.observer = observer;
   p.admission.acceptUnsigned = o.allowUnsigned;
+  p.admission.syncLease = o.syncLease;
   // With lineage on, the recorder is the record stage (a record hook given in o.pipeline is
   // replaced: there is one record of each decision).
   if (lineage) {
@@ -127,12 +129,17 @@ ServiceOptions checked(ServiceOptions o) {
 
 DecisionService::Impl::Impl(ServiceOptions o)
     : options(checked(std::move(o))), observer(metrics, options.pipeline.observer) {
+  // The console first: its token check refuses a bad configuration before anything starts, and
+  // it must see the first bundle activate.
+  if (options.consoleListen) console = std::make_unique<ConsoleState>(*options.consoleListen, options.consoleToken);
   lineage = makeLineage(options);
   pipeline = std::make_unique<engine::Pipeline>(pipelineOptions(options, &observer, lineage.get()));
   bundles = std::make_unique<engine::BundleManager>(options.trusted, managerClock(options.pipeline.admission.clock));
+  bundles->setSyncLease(options.syncLease);
   bundles->onChange([this](const std::shared_ptr<const engine::ActiveBundle>& active) {
     // The recorder learns the digest first, so that the first batch under it can name it.
     if (lineage) lineage->noteBundle(active);
+    if (console) console->noteBundle(active);
     // The pipeline takes a Bundle; the aliasing pointer keeps the ActiveBundle alive with it.
     pipeline->setBundle(std::shared_ptr<const engine::Bundle>(active, &active->bundle));
     metrics.bundleRevision().set(static_cast<double>(active->bundle.revision));
@@ -199,9 +206,16 @@ std::pair<bool, std::string> DecisionService::Impl::readiness() const {
   switch (bundles->state()) {
     case engine::BundleState::kFresh:
       return {true, "ready: bundle revision " + std::to_string(bundles->revision())};
-    case engine::BundleState::kStale:
+    case engine::BundleState::kStale: {
+      const int64_t now = bundles->nowMs();
+      const bool pastDeadline = bundles->secondsToDeadline(now).value_or(0.0) <= 0.0;
+      if (!pastDeadline && options.syncLease && !options.syncLease->valid(now))
+        return {false, "not ready: bundle revision " + std::to_string(bundles->revision()) +
+                           " is no longer confirmed current by etcd (sync lease lapsed; POLICY_STALE)" +
+                           (options.syncStaleReason ? ": " + options.syncStaleReason() : std::string())};
       return {false, "not ready: bundle revision " + std::to_string(bundles->revision()) +
                          " is past its freshness deadline (POLICY_STALE)"};
+    }
     case engine::BundleState::kNoBundle:
       break;
   }
@@ -258,6 +272,11 @@ void DecisionService::Impl::runLoop(std::promise<void>& ready) {
       st.httpServer = kj::heap<kj::HttpServer>(io.provider->getTimer(), *st.httpHeaders, *st.httpService);
       st.http.add(st.httpServer->listenHttp(*st.httpListener));
     }
+    if (options.consoleListen) {
+      where = *options.consoleListen;
+      st.console = listenConsole(*this, network, io.provider->getTimer(), io.waitScope);
+      consolePort = consoleLoopPort(*st.console);
+    }
     capnp::Capability::Client bootstrap = wire::Authorizer::Client(makeAuthorizerServer(*this));
     st.acceptTask = acceptLoop(st, bootstrap).eagerlyEvaluate([this](kj::Exception&& e) { taskFailed(kj::mv(e)); });
     auto stop = kj::newPromiseAndCrossThreadFulfiller<void>();
@@ -304,6 +323,7 @@ void DecisionService::start() {
 
 uint16_t DecisionService::port() const { return impl_->port.load(); }
 uint16_t DecisionService::metricsPort() const { return impl_->metricsPort.load(); }
+uint16_t DecisionService::consolePort() const { return impl_->consolePort.load(); }
 
 void DecisionService::requestReload() {
   impl_->reloadRequested.store(true);
@@ -311,6 +331,10 @@ void DecisionService::requestReload() {
 }
 
 engine::LoadOutcome DecisionService::offerBundle(std::string_view bytes) { return impl_->offer(bytes, "offerBundle"); }
+
+engine::LoadOutcome DecisionService::offerBundle(std::string_view bytes, std::string_view source, std::optional<uint64_t> etcdRevision) {
+  return impl_->bundles->offer(bytes, source, etcdRevision);
+}
 
 void DecisionService::shutdown() {
   Impl& m = *impl_;
@@ -323,8 +347,12 @@ void DecisionService::shutdown() {
     m.executor->executeSync([&m] {
       m.loop->acceptTask = nullptr;
       m.loop->rpcListener = nullptr;
+      if (m.loop->console) stopConsoleAccepting(*m.loop->console);
     });
   }
+  // 1b. The console's worker finishes its job (queued ones are answered 503) before the lineage
+  // log it reads is closed.
+  if (m.console) m.console->stop();
   // 2. Answer everything queued or in flight; calls arriving meanwhile get SHUTTING_DOWN.
   m.pipeline->shutdown();
   // 2b. Nothing is decided any more: close the lineage log (its final signed checkpoint).

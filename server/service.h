@@ -32,6 +32,7 @@
 #include "engine/crypto_types.h"
 #include "engine/lineage.h"
 #include "engine/pipeline.h"
+#include "engine/sync_lease.h"
 
 namespace govmesh::server {
 
@@ -81,6 +82,25 @@ struct ServiceOptions {
   bool lineageSync = true;
   /// Test only: replaces the log's pwrite/fdatasync (fault injection).
   lineage::LogIoHooks lineageIoHooks;
+
+  // Console (issue 9, server/console_api.h, docs/console.md): a web console and its JSON API
+  // (status, per-second series, lineage search, records with policy texts, inclusion proofs,
+  // what-if evaluation, admin reload) on its own HTTP listener.
+
+  /// The console's HTTP address "host:port" (port 0 picks a free one, see consolePort()); none:
+  /// no console. A non-loopback address needs consoleToken: the constructor throws
+  /// std::invalid_argument without one.
+  std::optional<std::string> consoleListen;
+  /// The console's bearer token (empty: none). Admin actions always need it (none configured:
+  /// they are refused); on a non-loopback listener every API call needs it.
+  std::string consoleToken;
+
+  // Mesh (issue 8, server/mesh_node.h). The mesh node renews this lease whenever etcd confirms
+  // that the active bundle is still the published one; while it is lapsed every request is
+  // denied POLICY_STALE and /readyz says why. Null: a standalone node (bundle deadline only).
+  std::shared_ptr<engine::SyncLease> syncLease;
+  /// Why the lease lapsed, for /readyz (called on the loop thread; may be empty).
+  std::function<std::string()> syncStaleReason;
 };
 
 /// The decision service (see the top of this file). Thread-safety: every public member may be
@@ -105,6 +125,8 @@ class DecisionService {
   uint16_t port() const;
   /// The bound HTTP port (0 before start() or without metricsListen).
   uint16_t metricsPort() const;
+  /// The bound console port (0 before start() or without consoleListen).
+  uint16_t consolePort() const;
 
   /// Asks the control thread to re-read bundlePath (no-op without one). Returns at once; the
   /// outcome goes to ServiceOptions::onReload. Async-signal-safe (an atomic store and sem_post).
@@ -112,6 +134,9 @@ class DecisionService {
   /// Offers a bundle file, exactly as the loadBundle RPC does (verified, newer, unexpired; a
   /// refusal keeps the active bundle). Runs on the calling thread; never throws.
   engine::LoadOutcome offerBundle(std::string_view bytes);
+  /// Offers a bundle that came from etcd: `source` names it, `etcdRevision` (the active
+  /// pointer's revision) goes into every lineage record decided under it. Never throws.
+  engine::LoadOutcome offerBundle(std::string_view bytes, std::string_view source, std::optional<uint64_t> etcdRevision);
 
   /// Stops accepting connections, answers everything queued or in flight (calls arriving on
   /// open connections meanwhile get SHUTTING_DOWN), stops the loop and joins the threads.

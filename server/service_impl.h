@@ -33,6 +33,13 @@
 
 namespace govmesh::server {
 
+class ConsoleState;  // server/console_api.h
+struct ConsoleLoop;  // server/console_api.h
+/// Destroys a ConsoleLoop (console_api.cpp), so that LoopState can hold one as an incomplete type.
+struct ConsoleLoopDeleter {
+  void operator()(ConsoleLoop* loop) const;
+};
+
 /// Feeds pipeline events into ServiceMetrics and keeps the per-code totals status() reports.
 class MetricsObserver final : public engine::PipelineObserver {
  public:
@@ -75,6 +82,7 @@ struct LoopState {
   kj::Own<kj::HttpService> httpService;
   kj::Own<kj::HttpServer> httpServer;
   kj::TaskSet http;
+  std::unique_ptr<ConsoleLoop, ConsoleLoopDeleter> console;  // the console's listener (consoleListen only)
 };
 
 struct DecisionService::Impl : kj::TaskSet::ErrorHandler {
@@ -85,6 +93,7 @@ struct DecisionService::Impl : kj::TaskSet::ErrorHandler {
   ServiceMetrics metrics{registry};
   MetricsObserver observer;
   std::unique_ptr<LineageRecorder> lineage;  // null: lineage off; before the pipeline (its hook)
+  std::unique_ptr<ConsoleState> console;     // null: no console; before the bundles (it notes each)
   std::unique_ptr<engine::BundleManager> bundles;
   std::unique_ptr<engine::Pipeline> pipeline;
   std::optional<engine::LoadOutcome> initialLoad;
@@ -99,7 +108,7 @@ struct DecisionService::Impl : kj::TaskSet::ErrorHandler {
   kj::Own<const kj::Executor> executor;                        // the loop's, set before start() returns
   kj::Own<kj::CrossThreadPromiseFulfiller<void>> stopLoop;     // fulfilled by shutdown()
   LoopState* loop = nullptr;                                   // loop-thread-only state
-  std::atomic<uint16_t> port{0}, metricsPort{0};
+  std::atomic<uint16_t> port{0}, metricsPort{0}, consolePort{0};
 
   // The control thread: bundle reloads and loadBundle offers, off the loop.
   std::thread controlThread;

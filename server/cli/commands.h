@@ -41,5 +41,7 @@ void addLoadgen(CLI::App& app, int& exitCode);
 void addLineageCommands(CLI::App& app, int& exitCode);
 /// `govmesh replay`: re-verifies a lineage log (checkpoints, leaves, signatures, decisions).
 void addReplay(CLI::App& app, int& exitCode);
+/// `govmesh publish` and `govmesh mesh-demo` (server/cli/mesh_cmds.cpp).
+void addMeshCommands(CLI::App& app, int& exitCode);
 
 }  // namespace govmesh::cli

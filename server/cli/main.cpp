@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   govmesh::cli::addLoadgen(app, exitCode);
   govmesh::cli::addLineageCommands(app, exitCode);
   govmesh::cli::addReplay(app, exitCode);
+  govmesh::cli::addMeshCommands(app, exitCode);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

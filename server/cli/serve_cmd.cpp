@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "compiler/archive.h"
 #include "engine/crypto_ed25519.h"
 #include "server/cli/commands.h"
+#include "server/mesh_node.h"
 #include "server/service.h"
 
 namespace govmesh::cli {
@@ -45,7 +47,23 @@ struct ServeArgs {
   std::optional<std::string> nodeKey;
   uint64_t checkpointEvery = 65536;
   uint64_t checkpointMs = 1000;
+  std::string etcd;            // comma-separated etcd client URLs: the mesh (issue 8)
+  std::string prefix = "/govmesh";
+  int64_t syncTimeoutMs = 3000;
 };
+
+std::vector<std::string> splitEndpoints(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = list.find(',', start);
+    std::string one = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!one.empty()) out.push_back(std::move(one));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
 
 // "host:port" with the port replaced by the bound one (the listen address may say port 0).
 std::string boundAddress(const std::string& listen, uint16_t port) {
@@ -65,7 +83,17 @@ int runServe(const ServeArgs& a) {
   o.listen = a.listen;
   o.metricsListen = a.metrics;
   for (const std::string& f : a.trust) o.trusted.push_back(crypto::publicKeyFromPem(cedar::readFile(f), f));
-  o.bundlePath = a.bundle;
+  if (!a.bundle.empty()) o.bundlePath = a.bundle;
+  // With --etcd the bundle comes from the mesh: the node verifies each published bundle and
+  // denies POLICY_STALE once etcd has not confirmed it for the sync timeout.
+  std::shared_ptr<std::atomic<mesh::MeshNode*>> meshRef = std::make_shared<std::atomic<mesh::MeshNode*>>(nullptr);
+  if (!a.etcd.empty()) {
+    o.syncLease = std::make_shared<engine::SyncLease>();
+    o.syncStaleReason = [meshRef] {
+      mesh::MeshNode* m = meshRef->load();
+      return m ? m->staleReason() : std::string("the mesh sync has not started");
+    };
+  }
   o.pipeline.maxBatch = a.batch;
   o.pipeline.maxWait = std::chrono::microseconds(a.batchWaitUs);
   o.pipeline.workers = a.workers;
@@ -98,13 +126,35 @@ int runServe(const ServeArgs& a) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  const std::shared_ptr<engine::SyncLease> lease = o.syncLease;
   server::DecisionService service(std::move(o));
   const auto& first = service.initialLoad();
   if (first && !first->accepted)
     throw std::runtime_error("cannot serve bundle (" + std::string(engine::loadRefusalName(first->reason)) + "): " + first->message);
   // Like a refused bundle: a node that cannot record would deny everything LINEAGE_UNAVAILABLE.
   if (auto why = service.lineageError()) throw std::runtime_error(*why);
+  std::unique_ptr<mesh::MeshNode> meshNode;
+  if (!a.etcd.empty()) {
+    mesh::MeshNodeOptions mo;
+    mo.endpoints = splitEndpoints(a.etcd);
+    mo.prefix = a.prefix;
+    mo.syncTimeoutMs = a.syncTimeoutMs;
+    mo.onActivated = [](uint64_t revision, int64_t etcdRevision, int64_t) {
+      std::cerr << "govmesh serve: etcd: now serving bundle revision " << revision << " (etcd revision " << etcdRevision << ")" << std::endl;
+    };
+    mo.onRefused = [](uint64_t revision, const std::string& why) {
+      std::cerr << "govmesh serve: etcd: published revision " << revision << " refused: " << why << "; keeping the active one" << std::endl;
+    };
+    meshNode = std::make_unique<mesh::MeshNode>(std::move(mo), service, lease);
+    meshRef->store(meshNode.get());
+  }
   service.start();
+  if (meshNode) {
+    meshNode->start();
+    // Give the first read a moment, so that the line below names the revision when etcd has one;
+    // the node serves (or denies NO_BUNDLE) either way.
+    (void)meshNode->waitForRevision(1, a.syncTimeoutMs);
+  }
   std::cout << "listening on " << boundAddress(a.listen, service.port()) << " (metrics "
             << (a.metrics ? boundAddress(*a.metrics, service.metricsPort()) : std::string("off")) << "), bundle revision "
             << service.bundles().revision();
@@ -121,6 +171,10 @@ int runServe(const ServeArgs& a) {
     std::cerr << "govmesh serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": draining" << std::endl;
     break;
   }
+  if (meshNode) {
+    meshNode->stop();
+    meshRef->store(nullptr);
+  }
   service.shutdown();
   const engine::PipelineCounters c = service.pipeline().counters();
   std::cerr << "govmesh serve: stopped after " << (c.allowed + c.denied) << " decisions (" << c.allowed << " allowed)";
@@ -135,7 +189,15 @@ void addServe(CLI::App& app, int& exitCode) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand(
       "serve", "Run the decision service: Cap'n Proto RPC, /metrics /healthz /readyz; SIGHUP reloads the bundle, SIGTERM drains");
-  cmd->add_option("--bundle", a->bundle, "Signed policy bundle file (re-read on SIGHUP)")->required();
+  auto* bundle = cmd->add_option("--bundle", a->bundle, "Signed policy bundle file (re-read on SIGHUP)");
+  auto* etcd = cmd->add_option("--etcd", a->etcd,
+                               "Join the mesh: etcd client URLs, comma-separated; the bundle is the one published there (govmesh publish)");
+  bundle->excludes(etcd);
+  cmd->add_option("--prefix", a->prefix, "The mesh's etcd key prefix")->capture_default_str()->needs(etcd);
+  cmd->add_option("--sync-timeout-ms", a->syncTimeoutMs, "Deny POLICY_STALE once etcd has not confirmed the bundle for this long")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->needs(etcd);
   cmd->add_option("--trust", a->trust, "Trusted authority public key (PEM); repeatable")->required();
   cmd->add_option("--listen", a->listen, "RPC address host:port (port 0: any free port)")->capture_default_str();
   cmd->add_option("--metrics", a->metrics, "HTTP address host:port for /metrics, /healthz, /readyz");
@@ -162,7 +224,10 @@ void addServe(CLI::App& app, int& exitCode) {
   cmd->add_option("--checkpoint-ms", a->checkpointMs, "...and every T ms (0: only every N and at shutdown)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->callback([a, &exitCode] { exitCode = runServe(*a); });
+  cmd->callback([a, &exitCode] {
+    if (a->bundle.empty() && a->etcd.empty()) throw CLI::ValidationError("serve", "give --bundle FILE or --etcd URLS");
+    exitCode = runServe(*a);
+  });
 }
 
 }  // namespace govmesh::cli

@@ -1,0 +1,296 @@
+// The mesh node's sync thread (see mesh_node.h).
+#include "server/mesh_node.h"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <utility>
+
+#include "server/service.h"
+
+namespace govmesh::mesh {
+
+namespace {
+
+int64_t systemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// After a failed read the thread retries this often (a partitioned node keeps trying, so that it
+// serves again as soon as a quorum answers).
+constexpr int64_t kRetryMs = 200;
+
+}  // namespace
+
+MeshNode::MeshNode(MeshNodeOptions options, server::DecisionService& service, std::shared_ptr<engine::SyncLease> lease)
+    : options_(std::move(options)), service_(service), lease_(std::move(lease)) {
+  if (!lease_) throw std::invalid_argument("mesh node: the service needs a sync lease (ServiceOptions::syncLease)");
+  if (options_.endpoints.empty()) throw std::invalid_argument("mesh node: no etcd endpoint");
+  if (options_.syncTimeoutMs <= 0) throw std::invalid_argument("mesh node: the sync timeout must be positive");
+  if (options_.probeMs <= 0) options_.probeMs = std::max<int64_t>(options_.syncTimeoutMs / 4, 10);
+  if (!options_.clock) options_.clock = systemNowMs;
+  etcd::ClientOptions co;
+  co.endpoints = options_.endpoints;
+  // A probe must fail well before the lease would lapse, so that the next one can try again.
+  co.connectTimeoutMs = options_.connectTimeoutMs > 0 ? options_.connectTimeoutMs
+                                                      : static_cast<int>(std::clamp<int64_t>(options_.syncTimeoutMs / 6, 50, 500));
+  co.requestTimeoutMs = options_.requestTimeoutMs > 0 ? options_.requestTimeoutMs
+                                                      : static_cast<int>(std::clamp<int64_t>(options_.syncTimeoutMs / 3, 100, 2000));
+  client_ = std::make_unique<etcd::Client>(std::move(co));
+}
+
+MeshNode::~MeshNode() { stop(); }
+
+void MeshNode::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable() || stop_) return;
+  status_.running = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void MeshNode::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    status_.running = false;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+MeshStatus MeshNode::status() const {
+  std::lock_guard lock(mu_);
+  MeshStatus s = status_;
+  const int64_t until = lease_->untilMs();
+  s.leaseUntilMs = lease_->valid(now()) ? until : 0;
+  return s;
+}
+
+std::string MeshNode::staleReason() const {
+  const MeshStatus s = status();
+  std::string why = "no quorum confirmation from etcd since " +
+                    (s.lastConfirmedMs ? std::to_string(now() - s.lastConfirmedMs) + " ms ago" : std::string("start")) +
+                    " (sync timeout " + std::to_string(options_.syncTimeoutMs) + " ms)";
+  if (!s.lastError.empty()) why += "; last error: " + s.lastError;
+  return why;
+}
+
+bool MeshNode::waitForRevision(uint64_t revision, int64_t timeoutMs) const {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, std::chrono::milliseconds(timeoutMs), [&] { return status_.activeRevision >= revision; });
+}
+
+void MeshNode::push(Event e) {
+  {
+    std::lock_guard lock(mu_);
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_all();
+}
+
+void MeshNode::setError(const std::string& why) {
+  std::lock_guard lock(mu_);
+  status_.lastError = why;
+}
+
+void MeshNode::renew(int64_t sentMs) {
+  // From the moment the confirming read was sent: the answer proves the pointer was current no
+  // earlier than that.
+  lease_->renew(sentMs + options_.syncTimeoutMs);
+  std::lock_guard lock(mu_);
+  status_.lastConfirmedMs = sentMs;
+  status_.lastError.clear();
+}
+
+void MeshNode::apply(const ActivePointer& pointer, int64_t modRevision, const std::string& bytes, int64_t sentMs) {
+  const std::string source = "etcd:" + pointerKey(options_.prefix) + "@" + std::to_string(modRevision);
+  engine::LoadOutcome out = service_.offerBundle(bytes, source, static_cast<uint64_t>(modRevision));
+  if (out.accepted && out.revision != pointer.revision) {
+    // The signed bundle is fine but the pointer names another revision: the authority's pointer
+    // and bundle disagree. Keep what is active; the bundle is the truth, the pointer is not.
+    out.accepted = false;
+    out.message = source + ": the pointer names revision " + std::to_string(pointer.revision) + " but the bundle is revision " +
+                  std::to_string(out.revision);
+  }
+  // Before the status says so, so that a waitForRevision() caller finds the activation time.
+  if (out.accepted && out.swapped && options_.onActivated) options_.onActivated(out.revision, modRevision, now());
+  {
+    std::lock_guard lock(mu_);
+    status_.publishedRevision = pointer.revision;
+    status_.pointerEtcdRevision = modRevision;
+    if (out.accepted) {
+      if (out.swapped || status_.activeRevision != out.revision) {
+        status_.activeRevision = out.revision;
+        status_.activeEtcdRevision = modRevision;
+      }
+    } else {
+      ++status_.refusals;
+      status_.lastRefusal = out.message;
+    }
+  }
+  if (!out.accepted && options_.onRefused) options_.onRefused(pointer.revision, out.message);
+  // Renewed when the node holds a verified bundle and knows what is published: the one it
+  // enforces, or a refused one it deliberately did not take.
+  if (service_.bundles().current()) renew(sentMs);
+  cv_.notify_all();
+}
+
+bool MeshNode::readAll(bool gap, bool restartWatch) {
+  const int64_t sent = now();
+  try {
+    std::optional<FetchedBundle> f = fetchActive(*client_, options_.prefix);
+    {
+      std::lock_guard lock(mu_);
+      ++status_.reads;
+      if (gap) ++status_.rereads;
+      status_.lastHeardMs = now();
+    }
+    int64_t watchFrom = 0;
+    if (!f) {
+      // Nothing is published: nothing can be confirmed either.
+      lease_->expire();
+      int64_t header = 0;
+      (void)readPointer(*client_, options_.prefix, nullptr, &header);
+      watchFrom = header + 1;
+    } else {
+      apply(f->pointer, f->pointerModRevision, f->bytes, sent);
+      watchFrom = f->headerRevision + 1;
+    }
+    if (restartWatch) startWatch(watchFrom);
+    return true;
+  } catch (const etcd::Error& e) {
+    setError(e.what());
+  } catch (const std::invalid_argument& e) {
+    // The stored bundle does not match its pointer (a chunk missing or altered): refused like a
+    // bad signature; the active bundle stays.
+    std::lock_guard lock(mu_);
+    ++status_.refusals;
+    status_.lastRefusal = e.what();
+    status_.lastError = e.what();
+  } catch (const std::exception& e) {
+    setError(std::string("mesh read failed: ") + e.what());
+  }
+  return false;
+}
+
+void MeshNode::startWatch(int64_t fromRevision) {
+  etcd::WatchCallbacks cb;
+  const std::string key = pointerKey(options_.prefix);
+  cb.onEvents = [this, key](int64_t, const std::vector<etcd::WatchEvent>& events) {
+    for (const etcd::WatchEvent& ev : events) {
+      if (ev.kv.key != key) continue;
+      push({ev.type == etcd::WatchEvent::Type::kPut ? EventKind::kPointer : EventKind::kPointerDeleted, ev.kv.modRevision, ev.kv.value, {}});
+    }
+  };
+  cb.onProgress = [this](int64_t revision) { push({EventKind::kProgress, revision, {}, {}}); };
+  cb.onCompacted = [this](int64_t revision) {
+    push({EventKind::kBroken, revision, {}, "watch revision compacted (at " + std::to_string(revision) + "): re-reading"});
+  };
+  cb.onError = [this](const std::string& why) { push({EventKind::kBroken, 0, {}, "watch ended: " + why}); };
+  etcd::ClientOptions co = client_->options();
+  watch_ = std::make_unique<etcd::Watch>(co, key, false, fromRevision, std::move(cb));
+}
+
+void MeshNode::probe() {
+  const int64_t sent = now();
+  int64_t mod = 0, header = 0;
+  std::optional<ActivePointer> p;
+  try {
+    p = readPointer(*client_, options_.prefix, &mod, &header);
+  } catch (const std::exception& e) {
+    setError(std::string("freshness probe: ") + e.what());
+    std::lock_guard lock(mu_);
+    ++status_.probes;
+    return;
+  }
+  int64_t knownMod = 0;
+  {
+    std::lock_guard lock(mu_);
+    ++status_.probes;
+    status_.lastHeardMs = now();
+    knownMod = status_.pointerEtcdRevision;
+  }
+  if (!p) {
+    lease_->expire();
+    return;
+  }
+  (void)header;
+  if (!lease_->valid(now())) {
+    // Lapsed: only a full re-read and re-verification brings the node back.
+    (void)readAll(true, false);
+    return;
+  }
+  if (mod == knownMod) {
+    renew(sent);
+    return;
+  }
+  // The pointer moved and the watch did not say so (yet): fetch it now.
+  (void)readAll(true, false);
+}
+
+void MeshNode::run() {
+  bool needRead = true, gap = false;
+  auto nextProbe = std::chrono::steady_clock::now();
+  for (;;) {
+    if (needRead) {
+      watch_.reset();
+      if (readAll(gap, true)) {
+        needRead = gap = false;
+      } else {
+        gap = true;
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(kRetryMs), [&] { return stop_; });
+        if (stop_) break;
+        continue;
+      }
+      nextProbe = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.probeMs);
+    }
+    std::deque<Event> batch;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, nextProbe, [&] { return stop_ || !events_.empty(); });
+      if (stop_) break;
+      batch.swap(events_);
+    }
+    for (Event& e : batch) {
+      switch (e.kind) {
+        case EventKind::kProgress: {
+          std::lock_guard lock(mu_);
+          ++status_.progressNotifications;
+          status_.lastHeardMs = now();
+          break;
+        }
+        case EventKind::kPointer: {
+          {
+            std::lock_guard lock(mu_);
+            ++status_.watchEvents;
+            status_.lastHeardMs = now();
+          }
+          // Re-read rather than trust the event's value alone: the read is a quorum read, so
+          // what it activates is current as of that read (and a later event follows otherwise).
+          if (!readAll(false, false)) needRead = gap = true;
+          break;
+        }
+        case EventKind::kPointerDeleted: {
+          std::lock_guard lock(mu_);
+          ++status_.watchEvents;
+          status_.lastError = "the active pointer was deleted: nothing is published";
+          lease_->expire();
+          break;
+        }
+        case EventKind::kBroken:
+          setError(e.why);
+          needRead = gap = true;
+          break;
+      }
+      if (needRead) break;
+    }
+    if (!needRead && std::chrono::steady_clock::now() >= nextProbe) {
+      probe();
+      nextProbe = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.probeMs);
+    }
+  }
+  watch_.reset();
+}
+
+}  // namespace govmesh::mesh
