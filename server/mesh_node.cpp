@@ -156,7 +156,7 @@ bool MeshNode::readAll(bool gap, bool restartWatch) {
       apply(f->pointer, f->pointerModRevision, f->bytes, sent);
       watchFrom = f->headerRevision + 1;
     }
-    if (restartWatch) startWatch(watchFrom);
+    if (restartWatch) startWatch(std::max<int64_t>(1, watchFrom - std::exchange(options_.watchLagForTest, 0)));
     return true;
   } catch (const etcd::Error& e) {
     setError(e.what());

@@ -68,6 +68,9 @@ struct MeshNodeOptions {
   /// Called on the sync thread after a bundle became active through the mesh (revision, the
   /// pointer's etcd revision, the clock time of activation). Tests and mesh-demo time with it.
   std::function<void(uint64_t revision, int64_t etcdRevision, int64_t atMs)> onActivated;
+  /// Test only: start the first watch this many revisions before the revision read, so that a test
+  /// can make it start on a compacted revision (the node must then re-read, never skip).
+  int64_t watchLagForTest = 0;
   /// Called on the sync thread when a published bundle was refused (why).
   std::function<void(uint64_t revision, const std::string& why)> onRefused;
 };

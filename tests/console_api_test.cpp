@@ -445,6 +445,7 @@ TEST_CASE("console proof: verifies in C++ (leaf, RFC 9162 path, signed checkpoin
   Node n;
   for (uint64_t seq : {1, 4, 6}) {
     CAPTURE(seq);
+    fprintf(stderr, "DBG seq %d port %d\n", (int)seq, (int)n.svc.consolePort()); sleep(seq == 1 ? 0 : 30);
     auto r = get(n.svc, "/api/v1/lineage/" + std::to_string(seq) + "/proof");
     REQUIRE(r.status == 200);
     json j = r.js();
