@@ -99,6 +99,11 @@ void addMeshCommands(CLI::App& app, int& exitCode) {
   demo->add_option("--nodes", d->nodes, "Decision nodes")->capture_default_str()->check(CLI::Range(2, 9));
   demo->add_option("--publishes", d->publishes, "Revisions published to time publish-to-enforce")->capture_default_str()->check(CLI::Range(1, 1000));
   demo->add_option("--sync-timeout-ms", d->syncTimeoutMs, "The nodes' sync timeout")->capture_default_str()->check(CLI::Range(500, 60000));
+  demo->add_option("--bundle-pad-bytes", d->bundlePadBytes, "Policy-text padding, so that the bundle spans several etcd chunks")
+      ->capture_default_str();
+  demo->add_option("--max-request-bytes", d->maxRequestBytes, "The cluster's --max-request-bytes (bundles are chunked below it)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{65536}, uint64_t{1} << 26));
   demo->add_option("--etcd-binary", d->etcdBinary, "The etcd executable")->capture_default_str();
   demo->callback([d, json, &exitCode] { exitCode = runMeshDemo(*json, *d); });
 }
