@@ -81,10 +81,24 @@ PublishResult publish(etcd::Client& client, std::string_view bytes, ActivePointe
   etcd::Compare guard{key, etcd::Compare::Target::kModRevision, etcd::Compare::Op::kEqual, currentMod, {}};
   const etcd::TxnResult txn = client.txn({guard}, ops);
   ++result.requests;
-  if (!txn.succeeded)
-    throw etcd::Error(etcd::ErrorKind::kRejected, "another publisher changed " + key + " meanwhile; nothing was activated, publish again");
+  int64_t etcdRevision = txn.revision;
+  if (!txn.succeeded) {
+    // The client re-sends a write that timed out to the next endpoint, so a failed compare may
+    // mean our own first attempt won: then the pointer is exactly ours.
+    const etcd::RangeResult now = client.get(key);
+    bool ours = false;
+    if (!now.kvs.empty()) {
+      try {
+        const ActivePointer p = decodePointer(now.kvs.front().value);
+        ours = p.revision == pointer.revision && p.digestHex == pointer.digestHex && p.fileSha256 == pointer.fileSha256;
+      } catch (const std::invalid_argument&) {
+      }
+    }
+    if (!ours) throw etcd::Error(etcd::ErrorKind::kRejected, "another publisher changed " + key + " meanwhile; nothing was activated, publish again");
+    etcdRevision = now.kvs.front().modRevision;
+  }
   result.pointer = std::move(pointer);
-  result.etcdRevision = txn.revision;
+  result.etcdRevision = etcdRevision;
   result.chunks = result.pointer.chunks;
   return result;
 }

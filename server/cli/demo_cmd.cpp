@@ -11,8 +11,14 @@
 // is a terminal, `govmesh loadgen`'s summary and JSON report, then where things were kept.
 // With --json, stdout holds exactly one JSON object: the loadgen report plus a "demo" object
 // (node address, bundle revision and digest, kept directory).
+// With --console [ADDR] (default 127.0.0.1:8080; port 0 picks a free one) the node also serves
+// the web console (docs/console.md): its URL is printed as `console: http://HOST:PORT/` as soon as
+// it is bound (on stdout; on stderr with --json), and after the report the node stays up for the
+// console until SIGINT or SIGTERM, then shuts down cleanly.
 // Exit status: 0 when no tampered request was allowed, every honest decision matched the
 // offline evaluation and no call failed; 2 otherwise; 1 on bad arguments.
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -46,7 +52,11 @@ struct DemoArgs {
   double badFraction = 0.1;
   bool json = false;
   std::string keep;
+  std::optional<std::string> console;  // the console's address; set (maybe empty) by --console
 };
+
+// The console address --console gives when it has no value.
+constexpr const char* kDefaultConsole = "127.0.0.1:8080";
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -116,6 +126,16 @@ int runDemo(const DemoArgs& a) {
   so.nodeId = "demo-node";
   so.lineageDir = paths.lineage.string();
   so.nodeKeyPem = world.node.privatePem;
+  // With the console the node outlives the report until SIGINT/SIGTERM. The signals are blocked
+  // before the node's threads exist (they inherit the mask), so only sigwait() below takes them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  if (a.console) {
+    so.consoleListen = a.console->empty() ? std::string(kDefaultConsole) : *a.console;
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  }
   server::DecisionService node(so);
   if (!node.initialLoad() || !node.initialLoad()->accepted)
     throw std::runtime_error("the demo node refused its own bundle: " +
@@ -126,6 +146,13 @@ int runDemo(const DemoArgs& a) {
   std::string metrics = "http://127.0.0.1:" + std::to_string(node.metricsPort()) + "/metrics";
   auto active = node.bundles().current();
   std::string digest = active ? active->digestHex : std::string();
+  std::ostream& notes = a.json ? std::cerr : std::cout;  // --json keeps stdout to one JSON object
+  std::string consoleUrl;
+  if (a.console) {
+    const std::string host = so.consoleListen->substr(0, so.consoleListen->rfind(':'));
+    consoleUrl = "http://" + host + ":" + std::to_string(node.consolePort()) + "/";
+    notes << "console: " << consoleUrl << std::endl;
+  }
 
   if (!a.json) {
     std::cout << "govmesh demo: " << world.bundle.table.policies.size() << " Cedar policies (deploys, scaling, data access), "
@@ -160,9 +187,19 @@ int runDemo(const DemoArgs& a) {
   if (lo.onProgress) std::fprintf(stderr, "\n");
 
   // 8. Stop the node before reporting: shutdown drains what is in flight and signs the lineage
-  // log's final checkpoint.
-  node.shutdown();
+  // log's final checkpoint. With the console it stays up until a signal (holdForConsole).
+  if (!a.console) node.shutdown();
   const uint64_t recorded = node.lineageSize();
+  auto holdForConsole = [&] {
+    if (!a.console) return;
+    notes << "console still up at " << consoleUrl << " with the node; press Ctrl-C (SIGINT) or send SIGTERM to stop"
+          << std::endl;
+    int sig = 0;
+    while (sigwait(&signals, &sig) != 0) {
+    }
+    notes << "govmesh demo: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ": stopping the node" << std::endl;
+    node.shutdown();
+  };
 
   // 7. The report.
   bool ok = report.tamperedAllowed == 0 && report.mismatchesVsOffline == 0 && report.failedCalls == 0 && report.requests > 0;
@@ -175,11 +212,15 @@ int runDemo(const DemoArgs& a) {
                {"ok", ok}};
   if (a.json) {
     std::cout << j.dump() << std::endl;
+    holdForConsole();
     return ok ? 0 : 2;
   }
   printLoadSummary(report);  // the summary `govmesh loadgen` prints, so the two read alike
   std::cout << j.dump() << "\n";
-  std::cout << "lineage: " << recorded << " decisions recorded, final checkpoint signed by the node key\n";
+  if (a.console)
+    std::cout << "lineage: " << recorded << " decisions recorded; the final checkpoint is signed when the node stops\n";
+  else
+    std::cout << "lineage: " << recorded << " decisions recorded, final checkpoint signed by the node key\n";
   if (dir.temporary()) {
     std::cout << "keys, bundle and lineage log were in a temporary directory, now removed (--keep DIR keeps them)\n";
   } else {
@@ -195,6 +236,7 @@ int runDemo(const DemoArgs& a) {
               << "  and  govmesh loadgen --connect 127.0.0.1:7878 --keys " << paths.dir.string()
               << " --rate 20000 --check\n";
   }
+  holdForConsole();
   std::cout << "node stopped. "
             << (ok ? "OK: no tampered request was allowed, every honest decision matched the offline evaluation\n"
                    : "FAILED: see tampered_allowed, mismatches_vs_offline and failed_calls above\n");
@@ -215,7 +257,14 @@ void addDemo(CLI::App& app, int& exitCode) {
       ->capture_default_str();
   cmd->add_flag("--json", a->json, "Print only the JSON report (one object)");
   cmd->add_option("--keep", a->keep, "Keep keys, bundle, workloads and the lineage log in this directory (created if needed)");
-  cmd->callback([a, &exitCode] { exitCode = runDemo(*a); });
+  auto* console = cmd->add_option("--console", a->console,
+                                  std::string("Also serve the web console on host:port (default ") + kDefaultConsole +
+                                      "; port 0: any free one) and keep the node up after the report until Ctrl-C")
+                      ->expected(0, 1);
+  cmd->callback([a, console, &exitCode] {
+    if (console->count() > 0 && !a->console) a->console = std::string();  // given without a value
+    exitCode = runDemo(*a);
+  });
 }
 
 }  // namespace govmesh::cli

@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "compiler/archive.h"
+#include "compiler/errors.h"
+#include "engine/bundle.h"
+#include "engine/crypto_ed25519.h"
 #include "server/cli/commands.h"
 #include "server/etcd_client.h"
 #include "server/mesh_demo.h"
@@ -25,6 +28,7 @@ struct PublishArgs {
   std::string etcd, bundle, prefix = "/govmesh";
   uint64_t maxRequestBytes = 1572864;
   uint64_t keep = 4;
+  std::vector<std::string> trust;
 };
 
 std::vector<std::string> endpointList(const std::string& list) {
@@ -43,6 +47,17 @@ std::vector<std::string> endpointList(const std::string& list) {
 
 int runPublish(const PublishArgs& a) {
   const std::string bytes = cedar::readFile(a.bundle);
+  if (!a.trust.empty()) {
+    // Optional, and only a convenience: every node verifies again before it activates anything.
+    std::vector<crypto::Ed25519PublicKey> keys;
+    for (const std::string& f : a.trust) keys.push_back(crypto::publicKeyFromPem(cedar::readFile(f), f));
+    try {
+      (void)engine::verifyEnvelope(engine::readEnvelope(bytes, a.bundle), keys, a.bundle);
+    } catch (const cedar::InputError& e) {
+      std::cerr << "govmesh publish: not published: " << e.what() << std::endl;
+      return 1;
+    }
+  }
   etcd::ClientOptions co;
   co.endpoints = endpointList(a.etcd);
   etcd::Client client(co);
@@ -88,6 +103,7 @@ void addMeshCommands(CLI::App& app, int& exitCode) {
   pub->add_option("--max-request-bytes", a->maxRequestBytes, "etcd's --max-request-bytes: larger bundles are chunked below it")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{16384}, uint64_t{1} << 31));
+  pub->add_option("--trust", a->trust, "Check the signature against these authority keys (PEM) before publishing; repeatable");
   pub->add_option("--keep", a->keep, "Older revisions whose chunks are kept")->capture_default_str();
   pub->callback([a, &exitCode] { exitCode = runPublish(*a); });
 

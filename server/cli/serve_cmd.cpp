@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "compiler/archive.h"
+#include "compiler/errors.h"
 #include "engine/crypto_ed25519.h"
 #include "server/cli/commands.h"
 #include "server/mesh_node.h"
@@ -50,7 +51,20 @@ struct ServeArgs {
   std::string etcd;            // comma-separated etcd client URLs: the mesh (issue 8)
   std::string prefix = "/govmesh";
   int64_t syncTimeoutMs = 3000;
+  std::optional<std::string> console;  // the web console's address (issue 9)
+  std::string consoleTokenFile;
 };
+
+// The console token: the file's first line, surrounding whitespace removed. An empty token would
+// make the console's admin actions answer anyone who sends "Bearer ", so it is refused.
+std::string readConsoleToken(const std::string& path) {
+  std::string text = cedar::readFile(path);
+  text = text.substr(0, text.find('\n'));
+  const size_t first = text.find_first_not_of(" \t\r");
+  const size_t last = text.find_last_not_of(" \t\r");
+  if (first == std::string::npos) throw cedar::InputError(path, {}, "the console token file is empty");
+  return text.substr(first, last - first + 1);
+}
 
 std::vector<std::string> splitEndpoints(const std::string& list) {
   std::vector<std::string> out;
@@ -107,6 +121,8 @@ int runServe(const ServeArgs& a) {
     o.checkpointEvery = a.checkpointEvery;
     o.checkpointIntervalMs = a.checkpointMs;
   }
+  o.consoleListen = a.console;
+  if (!a.consoleTokenFile.empty()) o.consoleToken = readConsoleToken(a.consoleTokenFile);
   o.onReload = [](const engine::LoadOutcome& out) {
     if (out.accepted && out.swapped)
       std::cerr << "govmesh serve: SIGHUP: now serving bundle revision " << out.revision << std::endl;
@@ -160,6 +176,7 @@ int runServe(const ServeArgs& a) {
             << service.bundles().revision();
   if (a.lineage) std::cout << ", lineage " << *a.lineage << " (" << service.lineageSize() << " records)";
   std::cout << std::endl;
+  if (a.console) std::cout << "console: http://" << boundAddress(*a.console, service.consolePort()) << "/" << std::endl;
 
   for (;;) {
     int sig = 0;
@@ -224,6 +241,11 @@ void addServe(CLI::App& app, int& exitCode) {
   cmd->add_option("--checkpoint-ms", a->checkpointMs, "...and every T ms (0: only every N and at shutdown)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  auto* console = cmd->add_option("--console", a->console,
+                                  "Serve the web console and its JSON API on host:port (docs/console.md); loopback unless a token is given");
+  cmd->add_option("--console-token-file", a->consoleTokenFile,
+                  "File holding the console's bearer token (admin actions; every API call on a non-loopback --console)")
+      ->needs(console);
   cmd->callback([a, &exitCode] {
     if (a->bundle.empty() && a->etcd.empty()) throw CLI::ValidationError("serve", "give --bundle FILE or --etcd URLS");
     exitCode = runServe(*a);
