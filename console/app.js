@@ -1,11 +1,11 @@
 // The govmesh governance console: dashboard, lineage explorer with in-browser proof checks,
-// and what-if evaluation, over the JSON API under /api/v1/ (docs: console_api.md contract).
+// and what-if evaluation, over the JSON API under /api/v1/ (docs/console.md).
 // Plain ES modules, no framework; data is only ever rendered as text (see dom.js).
 import { byId, el, fill, setText, formatTime, formatCount, entityRef } from './dom.js';
 import { verifyProof, tamperedCopy } from './proof.js';
 
 const POLL_MS = 1000;
-const CHART_WINDOW_MS = 5 * 60 * 1000;
+const CHART_WINDOW_MS = 10 * 60 * 1000;  // the whole of the node's per-second ring
 const TOKEN_KEY = 'govmesh.console.token';
 
 // ---------------------------------------------------------------------------------------------
@@ -18,6 +18,7 @@ class ApiError extends Error {
 
 let token = sessionStorage.getItem(TOKEN_KEY) ?? '';
 let tokenPrompt = null;
+let tokenDeclined = false;  // after Cancel, no more prompts until the status line is clicked
 
 function askToken() {
   if (tokenPrompt) return tokenPrompt;
@@ -30,8 +31,12 @@ function askToken() {
       form.removeEventListener('submit', onSubmit);
       byId('token-cancel').removeEventListener('click', onCancel);
       tokenPrompt = null;
-      if (value === null) reject(new ApiError(401, 'an access token is needed'));
-      else resolve(value);
+      if (value === null) {
+        tokenDeclined = true;
+        reject(new ApiError(401, 'an access token is needed (click here to enter one)'));
+      } else {
+        resolve(value);
+      }
     };
     const onSubmit = (ev) => {
       ev.preventDefault();
@@ -60,7 +65,11 @@ async function api(path, init = {}) {
     } catch (e) {
       throw new ApiError(0, `the node is unreachable (${e.message})`);
     }
-    if (res.status === 401) { await askToken(); continue; }
+    if (res.status === 401) {
+      if (tokenDeclined) throw new ApiError(401, 'an access token is needed (click here to enter one)');
+      await askToken();
+      continue;
+    }
     let body = null;
     try { body = await res.json(); } catch { /* not JSON: reported below by status */ }
     if (!res.ok) {
@@ -71,6 +80,12 @@ async function api(path, init = {}) {
   }
   throw new ApiError(401, 'the token was refused');
 }
+
+byId('conn').addEventListener('click', () => {
+  if (!tokenDeclined) return;
+  tokenDeclined = false;
+  askToken().then(() => { if (currentView === 'dashboard') pollDashboard(); }, () => {});
+});
 
 function setConnection(ok, message) {
   const c = byId('conn');
@@ -114,6 +129,10 @@ let polling = false;
 async function pollDashboard() {
   clearTimeout(pollTimer);
   if (polling) return;
+  if (document.hidden) {  // a background tab need not poll; visibilitychange resumes
+    pollTimer = setTimeout(pollDashboard, POLL_MS);
+    return;
+  }
   polling = true;
   try {
     const [status, series] = await Promise.all([api('/api/v1/status'), api('/api/v1/series')]);
@@ -218,6 +237,13 @@ let rateChart = null;
 let codesChart = null;
 let codesKey = '';
 
+/** A colour per deny code that stays the same whichever other codes are on the chart. */
+function codeColor(code) {
+  let h = 0;
+  for (const ch of code) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return code === 'NONE' ? '#6b7280' : COLORS[h % COLORS.length];
+}
+
 function chartWidth(id) {
   return Math.max(320, byId(id).clientWidth || 600);
 }
@@ -258,7 +284,7 @@ function renderSeries(series) {
     codesChart?.destroy();
     codesKey = key;
     codesChart = makeChart('chart-codes',
-      codes.map((c, i) => ({ label: c, stroke: COLORS[i % COLORS.length], width: 1.5 })), codeData);
+      codes.map((c) => ({ label: c, stroke: codeColor(c), width: 1.5 })), codeData);
   } else {
     codesChart.setData(codeData);
   }
@@ -270,14 +296,19 @@ window.addEventListener('resize', () => {
   }
 });
 
+// Admin needs the token even where reads do not; a refusal (403: no token configured, or a wrong
+// one) makes the next click ask for the token again.
+let adminRefused = false;
 byId('reload-bundle').addEventListener('click', async () => {
   setText('reload-result', '…');
   try {
-    if (!token) await askToken();
+    if (!token || adminRefused) { tokenDeclined = false; await askToken(); }
     await api('/api/v1/admin/reload', { method: 'POST' });
+    adminRefused = false;
     setText('reload-result', 'reload requested');
   } catch (e) {
-    setText('reload-result', e.status === 403 ? 'admin actions are disabled on this node (no token configured)' : e.message);
+    adminRefused = e.status === 403;
+    setText('reload-result', adminRefused ? `refused: ${e.message}` : e.message);
   }
 });
 
@@ -414,6 +445,8 @@ async function openRecord(seq) {
       row('context digest', r.context_digest, 'hash'),
       row('signature', r.signature, 'hash'),
       row('etcd revision', r.etcd_revision ?? '—')),
+    el('p', {}, el('button', { type: 'button', testid: 'record-whatif', onclick: () => whatIfFrom(r) },
+      'What-if with this request…')),
     el('h3', {}, 'Reasons'), listOrNone(r.reasons, 'record-reasons'),
     el('h3', {}, 'Policies'),
     Array.isArray(r.policies) && r.policies.length ? r.policies.map(policyBlock) : el('p', { class: 'muted' }, 'none'),
@@ -426,6 +459,25 @@ async function openRecord(seq) {
         ? el('span', { class: 'error' }, ev.context_error)
         : el('pre', {}, JSON.stringify(ev.context ?? null, null, 2)))])
       : el('p', { class: 'muted' }, 'none (unsigned request)'));
+}
+
+/** An entity reference as Cedar source, the id escaped, for the what-if form. */
+function cedarRef(e) {
+  const escape = { '\\': '\\\\', '"': '\\"', '\0': '\\0', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  return `${e?.type ?? ''}::"${String(e?.id ?? '').replace(/[\\"\0\n\r\t]/g, (c) => escape[c])}"`;
+}
+
+/** Opens the what-if view filled in with a recorded request (and its context, when recorded). */
+function whatIfFrom(r) {
+  const form = byId('whatif-form');
+  form.elements.principal.value = cedarRef(r.principal);
+  form.elements.action.value = cedarRef(r.action);
+  form.elements.resource.value = cedarRef(r.resource);
+  const ctx = r.evidence?.context;
+  form.elements.context.value = JSON.stringify(ctx && typeof ctx === 'object' && !Array.isArray(ctx) ? ctx : {}, null, 2);
+  setText('whatif-error', '');
+  fill('whatif-result');
+  location.hash = '#/whatif';
 }
 
 function resetProof() {
@@ -526,5 +578,6 @@ byId('whatif-form').addEventListener('submit', async (ev) => {
 // ---------------------------------------------------------------------------------------------
 
 setInterval(renderCountdown, 250);
+document.addEventListener('visibilitychange', () => { if (!document.hidden && currentView === 'dashboard') pollDashboard(); });
 window.addEventListener('hashchange', route);
 route();

@@ -8,7 +8,8 @@
 // callback (on a worker thread) fulfils across threads; the decisions are encoded back on the
 // loop thread. Bundle loads (loadBundle RPC, requestReload) verify and compile on a separate
 // control thread, because BundleManager::offer re-parses the content and Pipeline::setBundle
-// builds the flat table; the loop only waits for the outcome.
+// builds the flat table; the loop only waits for the outcome. The web console (consoleListen,
+// server/console_api.h) shares the loop for its HTTP and runs its views on a worker of its own.
 //
 // Fail closed (ARCHITECTURE.md decision 8): a service without a verified bundle answers every
 // request NO_BUNDLE; a bundle past its deadline gives POLICY_STALE; a full queue OVERLOADED at

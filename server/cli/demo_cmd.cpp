@@ -222,7 +222,8 @@ int runDemo(const DemoArgs& a) {
   else
     std::cout << "lineage: " << recorded << " decisions recorded, final checkpoint signed by the node key\n";
   if (dir.temporary()) {
-    std::cout << "keys, bundle and lineage log were in a temporary directory, now removed (--keep DIR keeps them)\n";
+    std::cout << "keys, bundle and lineage log are in a temporary directory, removed " << (a.console ? "when the node stops" : "now")
+              << " (--keep DIR keeps them)\n";
   } else {
     std::cout << "kept in " << paths.dir.string() << ": authority.pub, authority.key, node.pub, node.key, keys/, bundles/"
               << paths.bundle.filename().string() << ", lineage/, policy/, workloads.json\n"

@@ -36,6 +36,7 @@ try {
   process.exit(2);
 }
 fs.mkdirSync(outDir, { recursive: true });
+for (const f of fs.readdirSync(outDir)) if (f.endsWith('.png')) fs.rmSync(path.join(outDir, f));  // this run's only
 
 // ---- the server under test ---------------------------------------------------------------------
 const token = mock ? crypto.randomBytes(12).toString('hex') : '';
@@ -143,7 +144,8 @@ try {
   });
 
   await check('decision counter moves under load', async () => {
-    await page.waitForFunction(() => /\d/.test(document.getElementById('total-decisions').textContent));
+    // The demo prints its console address before its load starts: wait for the first decisions.
+    await page.waitForFunction(() => /[1-9]/.test(document.getElementById('total-decisions').textContent), null, { timeout: 60_000 });
     const first = count(await text('#total-decisions'));
     await page.waitForTimeout(2500);
     const second = count(await text('#total-decisions'));
@@ -178,7 +180,6 @@ try {
     expect(await page.getByTestId('page-newer').isEnabled(), '"Newer" is not enabled on page 2');
   });
 
-  let entities = null;
   await check('open an allowed record with its policies', async () => {
     await page.getByTestId('q-decision').selectOption('allow');
     await page.getByTestId('search').click();
@@ -191,11 +192,6 @@ try {
     expect(reasons.length > 0, 'an allow with no reasons');
     const policy = await page.getByTestId('policy-text').first().textContent();
     expect(/permit\s*\(/.test(policy), `policy text "${policy.slice(0, 80)}"`);
-    entities = await page.evaluate(() => {
-      const dd = [...document.querySelectorAll('[data-testid="record-fields"] dt')];
-      const get = (label) => dd.find((d) => d.textContent === label)?.nextElementSibling.textContent;
-      return { principal: get('principal'), action: get('action'), resource: get('resource') };
-    });
   });
 
   await check('proof verifies in the browser', async () => {
@@ -214,13 +210,10 @@ try {
     expect(bad >= 1, 'no failed step after tampering');
   });
 
-  await check('what-if shows a decision, not recorded', async () => {
-    expect(entities && entities.principal, 'no record entities to ask about');
-    await page.getByTestId('nav-whatif').click();
-    await page.getByTestId('w-principal').fill(entities.principal);
-    await page.getByTestId('w-action').fill(entities.action);
-    await page.getByTestId('w-resource').fill(entities.resource);
-    await page.getByTestId('w-context').fill('{}');
+  await check('what-if from the record shows a decision, not recorded', async () => {
+    await page.getByTestId('record-whatif').click();
+    await page.getByTestId('view-whatif').waitFor({ state: 'visible' });
+    expect(/::"/.test(await page.getByTestId('w-principal').inputValue()), 'the what-if form was not filled in');
     await page.getByTestId('whatif-run').click();
     await page.getByTestId('whatif-decision').waitFor();
     expect(['allow', 'deny'].includes(await text('[data-testid="whatif-decision"]')), 'no decision');
@@ -259,6 +252,26 @@ try {
       await page.getByTestId('lineage-row').first().click();
       await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="policy-text"]')].some((p) => p.textContent.includes('<b>tags</b>')));
       await noInjection();
+    });
+  }
+
+  if (mock) {
+    await check('bundle countdown turns amber, red, then STALE', async () => {
+      await page.getByTestId('nav-dashboard').click();
+      for (const [fraction, level, label] of [[0.5, 'ok', /left/], [0.2, 'amber', /left/], [0.05, 'red', /left/], [-0.01, 'stale', /^STALE$/]]) {
+        const res = await fetch(new URL(`/mock/deadline?left_fraction=${fraction}`, consoleUrl), { method: 'POST' });
+        expect(res.ok, `mock deadline hook answered ${res.status}`);
+        await page.waitForFunction((l) => document.getElementById('countdown').dataset.level === l, level)
+          .catch(() => { throw new Error(`countdown never reached ${level} at ${fraction} left`); });
+        const shown = await text('#countdown');
+        expect(label.test(shown), `countdown says "${shown}" at ${fraction} left`);
+      }
+      expect(await text('#node-state') === 'stale', 'state is not shown as stale');
+    });
+
+    await check('admin reload with the token', async () => {
+      await page.getByTestId('reload-bundle').click();
+      await page.waitForFunction(() => document.getElementById('reload-result').textContent === 'reload requested');
     });
   }
 

@@ -35,6 +35,9 @@ const ASSETS = {
 const sha256 = (...parts) => crypto.createHash('sha256').update(Buffer.concat(parts)).digest();
 const started = Date.now();
 const NODE_ID = 'mock-node-1';
+const ISSUED_AT = started - 60_000;
+const FRESH_UNTIL = started + 10 * 60 * 1000;
+let clockOffsetMs = 0;  // moved by the /mock/deadline test hook
 const BUNDLE = { revision: 7, digest: sha256(Buffer.from('bundle 7')).toString('hex') };
 const POLICIES = {
   'admins-all': { id: 'admins-all', effect: 'permit', text: 'permit (principal in Group::"admins", action, resource);' },
@@ -107,7 +110,7 @@ function send(res, status, obj, extra = {}) {
   res.writeHead(status, { ...HEADERS, 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...extra });
   res.end(JSON.stringify(obj));
 }
-const err = (res, status, message) => send(res, status, { error: message });
+const err = (res, status, message, extra = {}) => send(res, status, { error: message }, extra);
 const render = (e) => `${e.type}::"${e.id}"`;
 const ENTITY = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*::"((?:[^"\\]|\\.)*)"$/s;
 
@@ -159,6 +162,14 @@ async function readBody(req) {
 async function handle(req, res) {
   const url = new URL(req.url, 'http://x');
   const p = url.pathname;
+  if (p === '/mock/deadline' && req.method === 'POST') {
+    // Test hook (not part of the API): move the mock's clock so that this fraction of the
+    // bundle's freshness window is left (negative: past the deadline, state "stale").
+    const f = Number(url.searchParams.get('left_fraction'));
+    if (!Number.isFinite(f)) return err(res, 400, 'left_fraction: not a number');
+    clockOffsetMs = Math.round(FRESH_UNTIL - f * (FRESH_UNTIL - ISSUED_AT) - Date.now());
+    return send(res, 200, { now_ms: Date.now() + clockOffsetMs });
+  }
   if (!p.startsWith('/api/')) {
     const a = ASSETS[p];
     if (!a || req.method !== 'GET') { res.writeHead(404, { ...HEADERS, 'Content-Type': 'text/plain' }); return res.end('not found'); }
@@ -168,17 +179,21 @@ async function handle(req, res) {
   const auth = req.headers.authorization ?? '';
   if (p.startsWith('/api/v1/admin/')) {
     if (!token) return err(res, 403, 'admin actions need a token and none is configured');
-    if (auth !== `Bearer ${token}`) return err(res, 401, 'Authorization: a valid bearer token is required');
-    if (p === '/api/v1/admin/reload' && req.method === 'POST') return send(res, 202, { requested: true });
+    if (auth !== `Bearer ${token}`) return err(res, 403, 'Authorization: admin actions need the console token');
+    if (p === '/api/v1/admin/reload' && req.method === 'POST') return send(res, 202, { requested: true, bundle_path: '/etc/govmesh/bundle.signed' });
     return err(res, 404, `no such admin action: ${p}`);
   }
-  if (token && auth !== `Bearer ${token}`) return err(res, 401, 'Authorization: a valid bearer token is required');
+  if (token && auth !== `Bearer ${token}`) {
+    return err(res, 401, 'Authorization: a valid bearer token is required', { 'WWW-Authenticate': 'Bearer' });
+  }
   if (p === '/api/v1/status') {
-    const now = Date.now();
-    const fresh = started + 10 * 60 * 1000;
+    const now = Date.now() + clockOffsetMs;
+    const fresh = FRESH_UNTIL;
+    const stale = now >= fresh;
     return send(res, 200, {
-      node_id: NODE_ID, backend: 'avx2', state: 'serving', state_reason: '', now_ms: now,
-      bundle: { ...BUNDLE, issued_at_ms: started - 60_000, fresh_until_ms: fresh, seconds_left: (fresh - now) / 1000,
+      node_id: NODE_ID, backend: 'avx2', state: stale ? 'stale' : 'serving',
+      state_reason: stale ? 'the bundle is past its freshness deadline' : '', now_ms: now,
+      bundle: { ...BUNDLE, issued_at_ms: ISSUED_AT, fresh_until_ms: fresh, seconds_left: Math.max(0, (fresh - now) / 1000),
         source: 'file:/etc/govmesh/bundle.signed', loaded_at_ms: started, policy_count: 3 },
       mesh: null, queue_depth: 3 + (Math.floor(now / 1000) % 5),
       lineage: { enabled: true, size: N, latest_checkpoint_size: N },
