@@ -1,9 +1,6 @@
 // The governance console's JSON API (issue 9, server/console_api.h, docs/console.md), end to
 // end: an in-process DecisionService with a bundle, keys and a lineage log, its console on a
 // loopback port, decisions made over RPC, and the API read with a plain-socket HTTP client.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <doctest/doctest.h>
@@ -29,6 +26,8 @@
 #include "server/console_series.h"
 #include "server/console_views.h"
 #include "server/service.h"
+#include "tests/support/http_client.h"
+#include "tests/support/service_fixture.h"
 
 using namespace govmesh;
 using namespace govmesh::engine;
@@ -39,28 +38,12 @@ using server::ServiceOptions;
 
 namespace {
 
-constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kStart = int64_t{1'800'000'000} * kSecond;  // Unix ns
-constexpr int64_t kStartMs = kStart / 1'000'000;
-constexpr int64_t kHourMs = 3600 * 1000;
+using namespace govmesh::testing;
+
 const std::string kToken = "console-test-token-0123456789";
 // An entity id with a NUL, quotes and markup (the Cedar corpus has such ids).
 const std::string kOddId = std::string("m\0al\"<script>alert(1)</script>", 31);
 
-const crypto::Ed25519KeyPair& authorityKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-const crypto::Ed25519KeyPair& workloadKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-const crypto::Ed25519KeyPair& nodeKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-
-cedar::EntityUid uid(std::string type, std::string id) { return {std::move(type), std::move(id)}; }
 
 // The exact texts of the static policies, so that the console's cut can be compared with them.
 const std::string kPolicy0 =
@@ -76,33 +59,23 @@ std::string bundleBytes(uint64_t revision = 1) {
   src.policyText = kPolicies;
   src.policyFileName = "p.cedar";
   src.links.push_back({"bob-reads", "policy2", uid("Workload", "bob"), std::nullopt});
-  for (const char* who : {"alice", "bob"}) src.keys.push_back({who, workloadKey().publicKey, uid("Workload", who), std::nullopt});
-  src.keys.push_back({"odd", workloadKey().publicKey, uid("Workload", kOddId), std::nullopt});
+  for (const char* who : {"alice", "bob"}) src.keys.push_back({who, aliceKey().publicKey, uid("Workload", who), std::nullopt});
+  src.keys.push_back({"odd", aliceKey().publicKey, uid("Workload", kOddId), std::nullopt});
   Bundle b = compileBundle(src, revision, kStartMs - 1000, kStartMs + kHourMs);
   return signBundle(writeUnsignedBundle(b), authorityKey().privatePem, "b.bundle", "a.key");
 }
 
-std::atomic<uint64_t> gNonce{1};
-
+// A request by `principal` with `keyId` (every workload here signs with alice's key).
 SignedRequest request(const std::string& keyId, const std::string& principal, const std::string& action, cedar::Value context) {
-  SignedRequest r;
+  SignedRequest r = aliceRequest(action, std::move(context), kStart, false);
   r.principal = uid("Workload", principal);
-  r.action = uid("Action", action);
-  r.resource = uid("Service", "payments");
-  r.context = std::move(context);
   r.keyId = keyId;
-  r.timestampNs = kStart;
-  const uint64_t n = gNonce.fetch_add(1);
-  for (size_t i = 0; i < 8; ++i) r.nonce[i] = static_cast<uint8_t>(n >> (8 * i));
-  signRequest(r, workloadKey().privatePem);
+  signRequest(r, aliceKey().privatePem);
   return r;
 }
 cedar::Value zone(const char* z) { return cedar::Value::record({{"zone", cedar::Value::string(z)}}); }
 SignedRequest deployEu() { return request("alice", "alice", "deploy", zone("eu-1")); }
-SignedRequest deployDegraded() {
-  return request("alice", "alice", "deploy",
-                 cedar::Value::record({{"zone", cedar::Value::string("eu-1")}, {"trust", cedar::Value::string("degraded")}}));
-}
+SignedRequest deployDegraded() { return request("alice", "alice", "deploy", degradedContext()); }
 SignedRequest badSignature() {
   SignedRequest r = deployEu();
   r.signature[5] ^= 0x20;
@@ -111,18 +84,6 @@ SignedRequest badSignature() {
 SignedRequest bobReads() { return request("bob", "bob", "read", cedar::Value::record({})); }
 SignedRequest oddDeploys() { return request("odd", kOddId, "deploy", zone("us-2")); }
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "govmesh-console-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 ServiceOptions consoleOptions(const TempDir& dir) {
   ServiceOptions o;
@@ -142,67 +103,6 @@ ServiceOptions consoleOptions(const TempDir& dir) {
   return o;
 }
 
-// ---- A plain-socket HTTP/1.1 client ------------------------------------------------------------
-
-struct HttpReply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  json js() const { return json::parse(body); }
-};
-
-HttpReply http(uint16_t port, const std::string& method, const std::string& target, const std::string& body = {},
-               std::vector<std::string> extraHeaders = {}, const std::string& host = "127.0.0.1") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
-  for (const std::string& h : extraHeaders) req += h + "\r\n";
-  if (method == "POST") req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  req += "\r\n" + body;
-  REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
-  // kj's server keeps the connection open after the reply (it does not act on the request's
-  // `Connection: close`), so the reply ends where its Content-Length says.
-  std::string in;
-  char buf[65536];
-  size_t headerEnd = std::string::npos, want = std::string::npos;
-  for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    in.append(buf, static_cast<size_t>(n));
-    if (headerEnd == std::string::npos && (headerEnd = in.find("\r\n\r\n")) != std::string::npos) {
-      const auto cl = in.find("Content-Length: ");
-      if (cl != std::string::npos && cl < headerEnd) want = headerEnd + 4 + std::stoul(in.substr(cl + 16));
-    }
-    if (want != std::string::npos && in.size() >= want) break;
-  }
-  ::close(fd);
-  HttpReply r;
-  REQUIRE(in.rfind("HTTP/1.1 ", 0) == 0);
-  r.status = std::stoi(in.substr(9, 3));
-  const size_t end = in.find("\r\n\r\n");
-  REQUIRE(end != std::string::npos);
-  size_t line = in.find("\r\n") + 2;
-  while (line < end) {
-    const size_t next = in.find("\r\n", line);
-    const std::string h = in.substr(line, next - line);
-    const size_t colon = h.find(':');
-    if (colon != std::string::npos) {
-      std::string name = h.substr(0, colon);
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      r.headers[name] = h.substr(h.find_first_not_of(' ', colon + 1));
-    }
-    line = next + 2;
-  }
-  r.body = in.substr(end + 4);
-  return r;
-}
 HttpReply get(const DecisionService& s, const std::string& target) { return http(s.consolePort(), "GET", target); }
 HttpReply post(const DecisionService& s, const std::string& target, const std::string& body, std::vector<std::string> headers = {}) {
   return http(s.consolePort(), "POST", target, body, std::move(headers));

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "engine/crypto_ed25519.h"
+#include "tests/support/service_fixture.h"
 
 using namespace govmesh;
 using namespace govmesh::engine;
@@ -22,16 +23,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kStart = int64_t{1'800'000'000} * kSecond;  // Unix ns
-constexpr int64_t kStartMs = kStart / 1'000'000;
-
-const crypto::Ed25519KeyPair& aliceKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-
-cedar::EntityUid uid(std::string type, std::string id) { return {std::move(type), std::move(id)}; }
+using namespace govmesh::testing;
 
 // policy0 allows alice to deploy in eu-1, policy1 forbids anything on degraded trust, policy2
 // allows reads above level 3 (and errors when the context has no level).
@@ -45,11 +37,7 @@ const char* kPolicies2 =
     "forbid(principal, action == Action::\"deploy\", resource) when { context.zone == \"eu-1\" };\n";
 
 std::shared_ptr<const Bundle> makeBundle(const char* policies, uint64_t revision) {
-  BundleSources src;
-  src.policyText = policies;
-  src.policyFileName = "p.cedar";
-  src.keys.push_back({"alice", aliceKey().publicKey, uid("Workload", "alice"), std::nullopt});
-  return std::make_shared<const Bundle>(compileBundle(src, revision, kStartMs, kStartMs + 3600 * 1000));
+  return std::make_shared<const Bundle>(aliceBundle(policies, revision, kStartMs, kStartMs + kHourMs));
 }
 
 const std::shared_ptr<const Bundle>& bundle1() {
@@ -62,24 +50,11 @@ const std::shared_ptr<const Bundle>& bundle2() {
 }
 
 std::atomic<int64_t> gNow{kStart};
-std::atomic<uint64_t> gNonce{1};
 
 // A request by alice signed now, with a nonce never used before in this process.
-SignedRequest request(const std::string& action, cedar::Value context) {
-  SignedRequest r;
-  r.principal = uid("Workload", "alice");
-  r.action = uid("Action", action);
-  r.resource = uid("Service", "payments");
-  r.context = std::move(context);
-  r.keyId = "alice";
-  r.timestampNs = gNow.load();
-  const uint64_t n = gNonce.fetch_add(1);
-  for (size_t i = 0; i < 8; ++i) r.nonce[i] = static_cast<uint8_t>(n >> (8 * i));
-  signRequest(r, aliceKey().privatePem);
-  return r;
-}
+SignedRequest request(const std::string& action, cedar::Value context) { return aliceRequest(action, std::move(context), gNow.load()); }
 
-SignedRequest deployEu() { return request("deploy", cedar::Value::record({{"zone", cedar::Value::string("eu-1")}})); }
+SignedRequest deployEu() { return request("deploy", euContext()); }
 
 PipelineOptions baseOptions() {
   gNow = kStart;
@@ -459,8 +434,7 @@ TEST_CASE("pipeline: a faulting backend falls back to the scalar one with the sa
     std::vector<SignedRequest> fresh;
     for (const SignedRequest& r : rs) {
       SignedRequest c = r;
-      const uint64_t n = gNonce.fetch_add(1);  // nonces are per pipeline, but keep them unique anyway
-      for (size_t i = 0; i < 8; ++i) c.nonce[i] = static_cast<uint8_t>(n >> (8 * i));
+      c.nonce = freshNonce();  // nonces are per pipeline, but keep them unique anyway
       signRequest(c, aliceKey().privatePem);
       fresh.push_back(c);
     }

@@ -18,6 +18,7 @@
 #include "engine/checkpoint.h"
 #include "engine/crypto_ed25519.h"
 #include "engine/lineage.h"
+#include "tests/support/service_fixture.h"
 #include "engine/replay.h"
 #include "server/client.h"
 #include "server/lineage_recorder.h"
@@ -31,80 +32,25 @@ using server::ServiceOptions;
 
 namespace {
 
-constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kStart = int64_t{1'800'000'000} * kSecond;  // Unix ns
-constexpr int64_t kStartMs = kStart / 1'000'000;
-constexpr int64_t kHourMs = 3600 * 1000;
+using namespace govmesh::testing;
+
 const std::string kOrigin = "govmesh/lineage/lineage-node";
-
-const crypto::Ed25519KeyPair& authorityKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-const crypto::Ed25519KeyPair& aliceKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-const crypto::Ed25519KeyPair& nodeKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-
-cedar::EntityUid uid(std::string type, std::string id) { return {std::move(type), std::move(id)}; }
 
 // policy0 allows alice to deploy in eu-1, policy1 forbids anything on degraded trust.
 const char* kPolicies =
     "permit(principal == Workload::\"alice\", action == Action::\"deploy\", resource) when { context.zone == \"eu-1\" };\n"
     "forbid(principal, action, resource) when { context has trust && context.trust == \"degraded\" };\n";
 
-std::string bundleFile(uint64_t revision = 1) {
-  BundleSources src;
-  src.policyText = kPolicies;
-  src.policyFileName = "p.cedar";
-  src.keys.push_back({"alice", aliceKey().publicKey, uid("Workload", "alice"), std::nullopt});
-  Bundle b = compileBundle(src, revision, kStartMs - 1000, kStartMs + kHourMs);
-  return signBundle(writeUnsignedBundle(b), authorityKey().privatePem, "b.bundle", "a.key");
-}
+std::string bundleFile(uint64_t revision = 1) { return signedAliceBundle(kPolicies, revision); }
 
-std::atomic<uint64_t> gNonce{1};
-
-SignedRequest request(const std::string& action, cedar::Value context) {
-  SignedRequest r;
-  r.principal = uid("Workload", "alice");
-  r.action = uid("Action", action);
-  r.resource = uid("Service", "payments");
-  r.context = std::move(context);
-  r.keyId = "alice";
-  r.timestampNs = kStart;
-  const uint64_t n = gNonce.fetch_add(1);
-  for (size_t i = 0; i < 8; ++i) r.nonce[i] = static_cast<uint8_t>(n >> (8 * i));
-  signRequest(r, aliceKey().privatePem);
-  return r;
-}
-SignedRequest deployEu() { return request("deploy", cedar::Value::record({{"zone", cedar::Value::string("eu-1")}})); }
-SignedRequest deployDegraded() {
-  return request("deploy", cedar::Value::record({{"zone", cedar::Value::string("eu-1")}, {"trust", cedar::Value::string("degraded")}}));
-}
+SignedRequest request(const std::string& action, cedar::Value context) { return aliceRequest(action, std::move(context), kStart); }
+SignedRequest deployEu() { return request("deploy", euContext()); }
+SignedRequest deployDegraded() { return request("deploy", degradedContext()); }
 SignedRequest badSignature() {
   SignedRequest r = deployEu();
   r.signature[5] ^= 0x20;
   return r;
 }
-
-// A fresh directory under the system temp dir, removed at the end.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "govmesh-svc-lineage-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string log() const { return (path / "lineage").string(); }
-};
 
 ServiceOptions lineageOptions(const TempDir& dir) {
   ServiceOptions o;

@@ -35,6 +35,8 @@
 #include "engine/crypto_ed25519.h"
 #include "engine/evaluator.h"
 #include "server/request_capnp.h"
+#include "tests/support/http_client.h"
+#include "tests/support/service_fixture.h"
 
 using namespace govmesh;
 using namespace govmesh::engine;
@@ -45,25 +47,7 @@ using server::ServiceOptions;
 
 namespace {
 
-constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kStart = int64_t{1'800'000'000} * kSecond;  // Unix ns
-constexpr int64_t kStartMs = kStart / 1'000'000;
-constexpr int64_t kHourMs = 3600 * 1000;
-
-const crypto::Ed25519KeyPair& authorityKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-const crypto::Ed25519KeyPair& strangerKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-const crypto::Ed25519KeyPair& aliceKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
-
-cedar::EntityUid uid(std::string type, std::string id) { return {std::move(type), std::move(id)}; }
+using namespace govmesh::testing;
 
 // policy0 allows alice to deploy in eu-1, policy1 forbids anything on degraded trust.
 const char* kPolicies1 =
@@ -77,35 +61,17 @@ const char* kPolicies2 =
 // A signed bundle file (the bytes `govmesh sign` writes).
 std::string bundleFile(const char* policies, uint64_t revision, int64_t freshUntilMs = kStartMs + kHourMs,
                        const crypto::Ed25519KeyPair& signer = authorityKey()) {
-  BundleSources src;
-  src.policyText = policies;
-  src.policyFileName = "p.cedar";
-  src.keys.push_back({"alice", aliceKey().publicKey, uid("Workload", "alice"), std::nullopt});
-  Bundle b = compileBundle(src, revision, kStartMs - 1000, freshUntilMs);
-  return signBundle(writeUnsignedBundle(b), signer.privatePem, "b.bundle", "a.key");
+  return signedAliceBundle(policies, revision, freshUntilMs, signer);
 }
 
 std::atomic<int64_t> gNow{kStart};
-std::atomic<uint64_t> gNonce{1};
 
 // A request by alice signed now, with a nonce never used before in this process.
 SignedRequest request(const std::string& action, cedar::Value context, bool sign = true) {
-  SignedRequest r;
-  r.principal = uid("Workload", "alice");
-  r.action = uid("Action", action);
-  r.resource = uid("Service", "payments");
-  r.context = std::move(context);
-  r.keyId = "alice";
-  r.timestampNs = gNow.load();
-  const uint64_t n = gNonce.fetch_add(1);
-  for (size_t i = 0; i < 8; ++i) r.nonce[i] = static_cast<uint8_t>(n >> (8 * i));
-  if (sign) signRequest(r, aliceKey().privatePem);
-  return r;
+  return aliceRequest(action, std::move(context), gNow.load(), sign);
 }
-SignedRequest deployEu() { return request("deploy", cedar::Value::record({{"zone", cedar::Value::string("eu-1")}})); }
-SignedRequest deployDegraded() {
-  return request("deploy", cedar::Value::record({{"zone", cedar::Value::string("eu-1")}, {"trust", cedar::Value::string("degraded")}}));
-}
+SignedRequest deployEu() { return request("deploy", euContext()); }
+SignedRequest deployDegraded() { return request("deploy", degradedContext()); }
 
 ServiceOptions baseOptions() {
   gNow = kStart;
@@ -202,44 +168,6 @@ struct Client {
   }
 };
 
-// A plain-socket HTTP/1.1 GET: status code and body.
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-HttpReply httpGet(uint16_t port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
-  std::string in;
-  char buf[4096];
-  size_t headerEnd = std::string::npos, want = std::string::npos;
-  for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    in.append(buf, static_cast<size_t>(n));
-    if (headerEnd == std::string::npos && (headerEnd = in.find("\r\n\r\n")) != std::string::npos) {
-      const auto cl = in.find("Content-Length: ");
-      if (cl != std::string::npos && cl < headerEnd) want = headerEnd + 4 + std::stoul(in.substr(cl + 16));
-    }
-    if (want != std::string::npos && in.size() >= want) break;
-  }
-  ::close(fd);
-  HttpReply r;
-  REQUIRE(in.rfind("HTTP/1.1 ", 0) == 0);
-  r.status = std::stoi(in.substr(9, 3));
-  REQUIRE(headerEnd != std::string::npos);
-  r.body = in.substr(headerEnd + 4);
-  return r;
-}
 
 // The value of the first sample line starting with `series` (e.g. `govmesh_bundle_revision `).
 double metricValue(const std::string& text, const std::string& series) {

@@ -7,10 +7,10 @@
 // Prints "console: http://HOST:PORT/" once bound; --token makes every /api request need
 // "Authorization: Bearer T" (to exercise the page's token prompt). Stops on SIGTERM/SIGINT.
 import http from 'node:http';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sha256, leafHash, noteSigner, proofJson } from './log_fixture.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const consoleDir = path.resolve(here, '../../console');
@@ -32,7 +32,6 @@ const ASSETS = {
 };
 
 // ---- the mock log ------------------------------------------------------------------------------
-const sha256 = (...parts) => crypto.createHash('sha256').update(Buffer.concat(parts)).digest();
 const started = Date.now();
 const NODE_ID = 'mock-node-1';
 const ISSUED_AT = started - 60_000;
@@ -63,31 +62,10 @@ for (let seq = 1; seq <= N; seq++) {
   });
 }
 // Canonical bytes: the mock's own stable serialisation (the node has its own binary form).
-const recordBytes = (r) => Buffer.from(JSON.stringify(r), 'utf8');
-const leaves = records.map((r) => sha256(Buffer.from([0]), recordBytes(r)));
-
-// RFC 9162 2.1.1 MTH and 2.1.3.1 PATH, recursively (the mock's tree is small).
-const largestPow2Below = (n) => { let k = 1; while (k * 2 < n) k *= 2; return k; };
-function mth(lo, hi) {
-  if (hi - lo === 1) return leaves[lo];
-  const k = largestPow2Below(hi - lo);
-  return sha256(Buffer.from([1]), mth(lo, lo + k), mth(lo + k, hi));
-}
-function inclusionPath(m, lo, hi) {
-  if (hi - lo === 1) return [];
-  const k = largestPow2Below(hi - lo);
-  return m < k ? [...inclusionPath(m, lo, lo + k), mth(lo + k, hi)] : [...inclusionPath(m - k, lo + k, hi), mth(lo, lo + k)];
-}
-
-const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
-const rawPub = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
-const KEY_NAME = 'mock-node-1.lineage';
-const keyId = sha256(Buffer.from(KEY_NAME), Buffer.from([0x0a, 0x01]), rawPub).subarray(0, 4);
+const recordBytes = records.map((r) => Buffer.from(JSON.stringify(r), 'utf8'));
+const leaves = recordBytes.map(leafHash);
+const signer = noteSigner('mock-node-1.lineage');
 const ORIGIN = 'govmesh.mock/lineage';
-const root = mth(0, N);
-const body = `${ORIGIN}\n${N}\n${root.toString('base64')}\n`;
-const sig = crypto.sign(null, Buffer.from(body), privateKey);
-const note = `${body}\n\u2014 ${KEY_NAME} ${Buffer.concat([keyId, sig]).toString('base64')}\n`;
 
 // ---- live counters: a steady mock load of ~2000 decisions a second --------------------------------
 const series = [];
@@ -208,12 +186,7 @@ async function handle(req, res) {
     if (seq < 1 || seq > N) return err(res, 404, `seq ${m[1]} is not in the log (size ${N})`);
     const r = records[seq - 1];
     if (!m[2]) return send(res, 200, recordDetail(r));
-    return send(res, 200, {
-      seq, leaf_index: seq - 1, record_b64: recordBytes(r).toString('base64'), leaf_hash: leaves[seq - 1].toString('hex'),
-      tree_size: N, path: inclusionPath(seq - 1, 0, N).map((h) => h.toString('hex')),
-      checkpoint: { note, origin: ORIGIN, size: N, root: root.toString('hex') },
-      node_key: { name: KEY_NAME, public_key: rawPub.toString('hex'), key_id: keyId.toString('hex') },
-    });
+    return send(res, 200, proofJson(recordBytes, seq, signer, ORIGIN, leaves));
   }
   if (p === '/api/v1/whatif' && req.method === 'POST') {
     let b;

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -72,10 +73,18 @@ inline std::string signedAliceBundle(std::string policies, uint64_t revision, in
   return engine::signBundle(engine::writeUnsignedBundle(b), signer.privatePem, "b.bundle", "a.key");
 }
 
-/// A request by alice on Service::"payments" at `timestampNs`, with a nonce never used before in
-/// this process, signed by alice unless `sign` is false.
+/// A nonce never returned before in this process.
+inline std::array<uint8_t, engine::kNonceBytes> freshNonce() {
+  static std::atomic<uint64_t> counter{1};
+  std::array<uint8_t, engine::kNonceBytes> nonce{};
+  const uint64_t n = counter.fetch_add(1);
+  for (size_t i = 0; i < 8; ++i) nonce[i] = static_cast<uint8_t>(n >> (8 * i));
+  return nonce;
+}
+
+/// A request by alice on Service::"payments" at `timestampNs`, with a fresh nonce, signed by
+/// alice unless `sign` is false.
 inline engine::SignedRequest aliceRequest(const std::string& action, cedar::Value context, int64_t timestampNs, bool sign = true) {
-  static std::atomic<uint64_t> nonce{1};
   engine::SignedRequest r;
   r.principal = uid("Workload", "alice");
   r.action = uid("Action", action);
@@ -83,8 +92,7 @@ inline engine::SignedRequest aliceRequest(const std::string& action, cedar::Valu
   r.context = std::move(context);
   r.keyId = "alice";
   r.timestampNs = timestampNs;
-  const uint64_t n = nonce.fetch_add(1);
-  for (size_t i = 0; i < 8; ++i) r.nonce[i] = static_cast<uint8_t>(n >> (8 * i));
+  r.nonce = freshNonce();
   if (sign) engine::signRequest(r, aliceKey().privatePem);
   return r;
 }
