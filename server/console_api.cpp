@@ -140,6 +140,13 @@ DecisionTotals totalsOf(const MetricsObserver& o) {
   return t;
 }
 
+// The mesh sync's state (issue 8), or null on a standalone node.
+json meshJson(const ServiceOptions& o) {
+  if (!o.meshStatusJson) return nullptr;
+  json j = json::parse(o.meshStatusJson(), nullptr, false);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
 ApiReply statusView(DecisionService::Impl& impl) {
   const int64_t now = impl.bundles->nowMs();
   const auto current = impl.bundles->current();
@@ -181,7 +188,7 @@ ApiReply statusView(DecisionService::Impl& impl) {
                   {"state_reason", impl.readiness().second},
                   {"now_ms", now},
                   {"bundle", std::move(bundle)},
-                  {"mesh", nullptr},
+                  {"mesh", meshJson(impl.options)},
                   {"queue_depth", impl.pipeline->queueDepth()},
                   {"lineage", std::move(lineage)},
                   {"totals", json{{"allow", t.allowed}, {"deny", t.deniedTotal()}, {"deny_by_code", std::move(byCode)}}}};

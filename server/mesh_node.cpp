@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "server/service.h"
 
 namespace govmesh::mesh {
@@ -21,6 +23,27 @@ int64_t systemNowMs() {
 constexpr int64_t kRetryMs = 200;
 
 }  // namespace
+
+std::string meshStatusJson(const MeshStatus& s, int64_t syncTimeoutMs) {
+  return nlohmann::json{{"running", s.running},
+                        {"active_revision", s.activeRevision},
+                        {"etcd_revision", s.activeEtcdRevision},
+                        {"published_revision", s.publishedRevision},
+                        {"pointer_etcd_revision", s.pointerEtcdRevision},
+                        {"last_confirmed_ms", s.lastConfirmedMs},
+                        {"last_heard_ms", s.lastHeardMs},
+                        {"lease_until_ms", s.leaseUntilMs},
+                        {"sync_timeout_ms", syncTimeoutMs},
+                        {"reads", s.reads},
+                        {"probes", s.probes},
+                        {"watch_events", s.watchEvents},
+                        {"progress_notifications", s.progressNotifications},
+                        {"refusals", s.refusals},
+                        {"rereads", s.rereads},
+                        {"last_error", s.lastError},
+                        {"last_refusal", s.lastRefusal}}
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 MeshNode::MeshNode(MeshNodeOptions options, server::DecisionService& service, std::shared_ptr<engine::SyncLease> lease)
     : options_(std::move(options)), service_(service), lease_(std::move(lease)) {

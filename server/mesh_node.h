@@ -92,6 +92,9 @@ struct MeshStatus {
   std::string lastRefusal;            ///< why the last refused bundle was refused
 };
 
+/// `s` as one JSON object's text (the console's "mesh" status; docs/console.md).
+std::string meshStatusJson(const MeshStatus& s, int64_t syncTimeoutMs);
+
 /// Keeps one DecisionService on the mesh's published bundle (see the top of this file).
 class MeshNode {
  public:
@@ -109,6 +112,8 @@ class MeshNode {
   void stop();
   /// A snapshot of the sync state.
   MeshStatus status() const;
+  /// The sync timeout in force.
+  int64_t syncTimeoutMs() const { return options_.syncTimeoutMs; }
   /// Why the lease lapsed, in one line (for /readyz).
   std::string staleReason() const;
   /// Blocks until the node enforces `revision` or `timeoutMs` passes; returns whether it does.

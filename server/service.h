@@ -102,6 +102,9 @@ struct ServiceOptions {
   std::shared_ptr<engine::SyncLease> syncLease;
   /// Why the lease lapsed, for /readyz (called on the loop thread; may be empty).
   std::function<std::string()> syncStaleReason;
+  /// The mesh sync's state as one JSON object's text, for the console's status (mesh_node.h
+  /// meshStatusJson); empty: the console shows "mesh": null.
+  std::function<std::string()> meshStatusJson;
 };
 
 /// The decision service (see the top of this file). Thread-safety: every public member may be

@@ -107,6 +107,10 @@ int runServe(const ServeArgs& a) {
       mesh::MeshNode* m = meshRef->load();
       return m ? m->staleReason() : std::string("the mesh sync has not started");
     };
+    o.meshStatusJson = [meshRef] {
+      mesh::MeshNode* m = meshRef->load();
+      return m ? mesh::meshStatusJson(m->status(), m->syncTimeoutMs()) : std::string();
+    };
   }
   o.pipeline.maxBatch = a.batch;
   o.pipeline.maxWait = std::chrono::microseconds(a.batchWaitUs);
