@@ -2,7 +2,7 @@
 // and what-if evaluation, over the JSON API under /api/v1/ (docs/console.md).
 // Plain ES modules, no framework; data is only ever rendered as text (see dom.js).
 import { byId, el, fill, setText, formatTime, formatCount, entityRef } from './dom.js';
-import { verifyProof, tamperedCopy } from './proof.js';
+import { verifyProof, tamperedCopy, parsePublicKey, toHex } from './proof.js';
 
 const POLL_MS = 1000;
 const CHART_WINDOW_MS = 10 * 60 * 1000;  // the whole of the node's per-second ring
@@ -397,7 +397,9 @@ byId('page-newest').addEventListener('click', () => { lineage.newer = []; search
 byId('record-close').addEventListener('click', () => { location.hash = '#/lineage'; });
 
 let openSeq = 0;
+let openDetail = null;  // the JSON of the open record, once loaded: what a proof must match
 let lastProof = null;
+let proofRun = 0;       // bumped by every reset and verification: a late result is dropped
 
 function policyBlock(p) {
   return el('div', { class: 'policy', testid: 'policy' },
@@ -413,6 +415,7 @@ function listOrNone(items, testid) {
 
 async function openRecord(seq) {
   openSeq = seq;
+  openDetail = null;
   const panel = byId('record');
   panel.hidden = false;
   panel.scrollIntoView({ block: 'start' });
@@ -427,6 +430,8 @@ async function openRecord(seq) {
     return;
   }
   if (openSeq !== seq) return;
+  openDetail = r;
+  showPin();
   const row = (label, value, cls) => [el('dt', {}, label), el('dd', cls ? { class: cls } : {}, value ?? '—')];
   const ev = r.evidence;
   fill('record-body',
@@ -480,14 +485,57 @@ function whatIfFrom(r) {
   location.hash = '#/whatif';
 }
 
+// Node key pinning. The proof's key comes in the same response as the proof, so a node (or
+// whoever answers for it) could sign with any key; only a key the operator pinned earlier, or
+// pasted from a trusted source, makes the verdict green. One pin per node id, in this origin's
+// localStorage.
+const PIN_KEY = 'govmesh.console.pinnedKey.';
+
+function pinnedKey(nodeId) {
+  try {
+    const v = localStorage.getItem(PIN_KEY + String(nodeId ?? ''));
+    return v && /^[0-9a-f]{64}$/.test(v) ? v : '';
+  } catch { return ''; }  // storage disabled: nothing pinned
+}
+
+function setPin(nodeId, hex) {
+  try {
+    if (hex) localStorage.setItem(PIN_KEY + String(nodeId ?? ''), hex);
+    else localStorage.removeItem(PIN_KEY + String(nodeId ?? ''));
+    return true;
+  } catch (e) {
+    setText('pin-error', `cannot store the pin: ${e.message}`);
+    return false;
+  }
+}
+
+/** Shows the node key the last proof presented and the key pinned for the open record's node. */
+function showPin() {
+  const key = lastProof?.node_key;
+  setText('proof-key-hex', typeof key?.public_key === 'string' ? key.public_key : '— (verify a proof to see it)');
+  setText('proof-key-id', typeof key?.key_id === 'string' ? key.key_id : '—');
+  setText('proof-key-name', typeof key?.name === 'string' ? key.name : '—');
+  const nodeId = openDetail?.node_id;
+  setText('pin-node', nodeId ?? '—');
+  const pin = openDetail ? pinnedKey(nodeId) : '';
+  setText('proof-pin', pin || 'none');
+  byId('proof-pin').dataset.state = !pin ? 'none' : key && String(key.public_key).toLowerCase() !== pin ? 'differs' : 'set';
+  byId('pin-key').disabled = !openDetail || !key;
+  byId('pin-paste').disabled = !openDetail;
+  byId('pin-forget').disabled = !pin;
+}
+
 function resetProof() {
+  proofRun++;
   lastProof = null;
   fill('proof-steps');
   setText('proof-verdict', '');
   byId('proof-verdict').dataset.ok = '';
   setText('proof-note', '');
   setText('proof-note-what', '');
+  setText('pin-error', '');
   byId('tamper-proof').disabled = true;
+  showPin();
 }
 
 function renderVerification(result, what) {
@@ -496,36 +544,81 @@ function renderVerification(result, what) {
     s.name,
     el('pre', {}, s.detail.join('\n')))));
   const verdict = byId('proof-verdict');
-  verdict.dataset.ok = String(result.ok);
-  verdict.textContent = result.ok ? '✓ the record is in the signed log' : '✗ the proof does not verify';
+  // Green only when the record shown is proven under the key the operator pinned.
+  verdict.dataset.ok = !result.ok ? 'false' : result.pinned ? 'true' : 'unpinned';
+  verdict.textContent = !result.ok ? '✗ the proof does not verify for this record'
+    : result.pinned ? `✓ record #${openSeq} as shown is in the log signed by the node key you pinned`
+      : '⚠ verified against the key the node presented (not pinned): pin it, or paste the key you expect';
   setText('proof-note-what', what);
+  showPin();
+}
+
+/** Verifies `proof` for the open record and renders the result, unless the page moved on. */
+async function runVerification(proof, what) {
+  const run = ++proofRun;
+  const seq = openSeq;
+  const detail = openDetail;
+  const result = await verifyProof(proof, undefined, { seq, detail, pinnedKey: pinnedKey(detail?.node_id) });
+  if (run !== proofRun || seq !== openSeq || detail !== openDetail) return;  // stale: another record or run
+  renderVerification(result, what);
 }
 
 byId('verify-proof').addEventListener('click', async () => {
   const seq = openSeq;
   resetProof();
+  const run = proofRun;
   setText('proof-verdict', 'fetching proof…');
   let proof;
   try {
     proof = await api(`/api/v1/lineage/${seq}/proof`);
   } catch (e) {
+    if (run !== proofRun || seq !== openSeq) return;
     setText('proof-verdict', e.message);
     byId('proof-verdict').dataset.ok = 'false';
     return;
   }
-  if (seq !== openSeq) return;
+  if (run !== proofRun || seq !== openSeq) return;
   lastProof = proof;
   setText('proof-note', proof?.checkpoint?.note ?? '');
-  renderVerification(await verifyProof(proof), `proof as served by the node (tree size ${proof.tree_size})`);
-  byId('tamper-proof').disabled = false;
+  await runVerification(proof, `proof as served by the node (tree size ${proof?.tree_size})`);
+  if (lastProof === proof) byId('tamper-proof').disabled = false;
 });
 
 byId('tamper-proof').addEventListener('click', async () => {
   if (!lastProof) return;
   const { proof, what } = tamperedCopy(lastProof);
   lastProof = proof;   // tampering again flips another copy, never restores the original
-  renderVerification(await verifyProof(proof), `tampered: ${what}`);
+  await runVerification(proof, `tampered: ${what}`);
 });
+
+/** Stores `hex` (or '' to forget) as the open node's key and re-checks the proof shown. */
+async function pinAndRecheck(hex, what) {
+  if (!openDetail || !setPin(openDetail.node_id, hex)) return;
+  setText('pin-error', '');
+  showPin();
+  if (lastProof) await runVerification(lastProof, what);
+}
+
+byId('pin-key').addEventListener('click', () => {
+  const presented = String(lastProof?.node_key?.public_key ?? '').toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(presented)) { setText('pin-error', 'the node presented no usable key'); return; }
+  pinAndRecheck(presented, 'checked again against the key you pinned');
+});
+
+byId('pin-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  let hex;
+  try {
+    hex = toHex(parsePublicKey(byId('pin-input').value));
+  } catch (e) {
+    setText('pin-error', e.message);
+    return;
+  }
+  byId('pin-input').value = '';
+  pinAndRecheck(hex, 'checked again against the key you pasted');
+});
+
+byId('pin-forget').addEventListener('click', () => pinAndRecheck('', 'checked again with no key pinned'));
 
 // ---------------------------------------------------------------------------------------------
 // What-if: evaluate a request against the active bundle; never recorded.

@@ -2,6 +2,12 @@
 // nothing the server computed: the leaf hash, the RFC 9162 path walk, the checkpoint root, the
 // C2SP signed note, the key id and the Ed25519 signature are all recomputed with WebCrypto. Each
 // check is one step so the page can show exactly which one failed.
+//
+// A proof agreeing with itself is not enough: it must be for the record the operator opened
+// (its seq and leaf index), its record bytes must carry the fields the detail view showed (a
+// separate request), and its signing key must be one the operator pinned: a node that presents
+// a key of its own choosing can sign anything. Without a pin the best verdict is "verified
+// against the key the node presented", never plain green.
 
 const enc = new TextEncoder();
 
@@ -43,6 +49,49 @@ async function sha256(subtle, ...parts) {
 }
 
 const equalBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// The fixed head of a lineage record, format version 1 (engine/lineage.h): u8 version, u8 flags,
+// u8 denyCode, u8 reserved, u64 seq, i64 timestampNs, u64 bundleRevision, 32 bundleDigest,
+// 32 requestDigest, 32 contextDigest, 64 signature; the variable-length rest is not needed here.
+const RECORD_HEAD = 4 + 8 + 8 + 8 + 32 + 32 + 32 + 64;
+
+/**
+ * The fields of a record's fixed head: {version, allow, seq (BigInt), bundleRevision (BigInt),
+ * bundleDigest, requestDigest, contextDigest, signature (hex)}; throws when the bytes are too
+ * short or not format version 1.
+ */
+export function decodeRecordHead(bytes) {
+  if (bytes.length < RECORD_HEAD) throw new Error(`the record is ${bytes.length} bytes, shorter than its ${RECORD_HEAD}-byte head`);
+  if (bytes[0] !== 1) throw new Error(`record format version ${bytes[0]}, expected 1`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const hexAt = (at, n) => toHex(bytes.subarray(at, at + n));
+  return {
+    version: bytes[0], allow: (bytes[1] & 1) === 1, seq: view.getBigUint64(4, true),
+    bundleRevision: view.getBigUint64(20, true), bundleDigest: hexAt(28, 32),
+    requestDigest: hexAt(60, 32), contextDigest: hexAt(92, 32), signature: hexAt(124, 64),
+  };
+}
+
+/**
+ * The 32 raw bytes of an Ed25519 public key as an operator may paste it: 64 hex digits, a C2SP
+ * verifier key "name+hex8+base64(0x01 ‖ key)" (or just its base64 part), the base64 of the raw
+ * key, or a PEM "PUBLIC KEY" (SubjectPublicKeyInfo, as `govmesh keygen` writes it) or its base64.
+ * Throws naming what it could not read.
+ */
+export function parsePublicKey(text) {
+  const t = String(text ?? '').trim();
+  if (/^[0-9a-fA-F]{64}$/.test(t)) return fromHex(t);
+  const pem = /^-----BEGIN PUBLIC KEY-----([A-Za-z0-9+/=\s]+)-----END PUBLIC KEY-----$/.exec(t);
+  const vkey = /^[^+\s]+\+([0-9a-fA-F]{8})\+(\S+)$/.exec(t);
+  const b64 = pem ? pem[1].replace(/\s+/g, '') : vkey ? vkey[2] : t;
+  let bytes;
+  try { bytes = fromBase64(b64); } catch { throw new Error('not a key: expected 64 hex digits, a C2SP verifier key, base64 or a PEM public key'); }
+  const spki = fromHex('302a300506032b6570032100');  // SubjectPublicKeyInfo prefix of an Ed25519 key
+  if (bytes.length === 32 && !vkey && !pem) return bytes;
+  if (bytes.length === 33 && bytes[0] === 0x01 && !pem) return bytes.slice(1);
+  if (bytes.length === 44 && equalBytes(bytes.slice(0, 12), spki) && !vkey) return bytes.slice(12);
+  throw new Error(`not an Ed25519 public key (${bytes.length} bytes after decoding)`);
+}
 
 /**
  * Walks an RFC 9162 §2.1.3.2 inclusion path from `leaf` (leaf index `index` of a tree of `size`
@@ -102,11 +151,14 @@ export function parseNote(note) {
 }
 
 /**
- * Verifies `proof` (the JSON of /api/v1/lineage/{seq}/proof). Returns {ok, steps}, each step
- * {name, ok, detail: [lines]}; a step whose input failed is reported as failed, never skipped
- * silently. Never throws.
+ * Verifies `proof` (the JSON of /api/v1/lineage/{seq}/proof) for the record the page opened.
+ * `expected`: {seq: the opened seq, detail: the JSON of /api/v1/lineage/{seq} the page shows,
+ * pinnedKey: the pinned node key as 64 hex digits, or absent}. Returns {ok, pinned, steps}, each
+ * step {name, ok, detail: [lines]}: ok when every step passed, pinned when moreover the note was
+ * signed by the pinned key (without a pin, ok only means "signed by the key the node presented").
+ * A step whose input failed is reported as failed, never skipped silently. Never throws.
  */
-export async function verifyProof(proof, subtle = globalThis.crypto?.subtle) {
+export async function verifyProof(proof, subtle = globalThis.crypto?.subtle, expected = {}) {
   const steps = [];
   const step = (name, ok, ...detail) => { steps.push({ name, ok: Boolean(ok), detail }); return ok; };
   const attempt = async (name, fn) => {
@@ -114,17 +166,48 @@ export async function verifyProof(proof, subtle = globalThis.crypto?.subtle) {
   };
   if (!subtle) {
     step('WebCrypto available', false, 'crypto.subtle is missing: open the console over https or on loopback');
-    return { ok: false, steps };
+    return { ok: false, pinned: false, steps };
   }
+  proof = proof && typeof proof === 'object' ? proof : {};
+
+  // 0. The proof is for the record that is open, at the leaf that record's seq names.
+  await attempt('proof is for the opened record', async () => {
+    if (!Number.isSafeInteger(expected.seq) || expected.seq < 1) throw new Error('no opened record to compare with');
+    step('proof is for the opened record', proof.seq === expected.seq && proof.leaf_index === expected.seq - 1,
+      `opened seq ${expected.seq}`, `proof seq ${proof.seq}, leaf index ${proof.leaf_index} (must be ${expected.seq - 1})`);
+  });
 
   // 1. The leaf: SHA-256(0x00 ‖ record bytes), compared with the hash the server states.
-  const leaf = await attempt('leaf hash = SHA-256(0x00 ‖ record)', async () => {
-    const record = fromBase64(proof.record_b64);
-    const h = await sha256(subtle, new Uint8Array([0]), record);
+  const record = await attempt('leaf hash = SHA-256(0x00 ‖ record)', async () => {
+    const bytes = fromBase64(proof.record_b64);
+    const h = await sha256(subtle, new Uint8Array([0]), bytes);
     const stated = String(proof.leaf_hash ?? '').toLowerCase();
     step('leaf hash = SHA-256(0x00 ‖ record)', toHex(h) === stated,
-      `record: ${record.length} bytes`, `computed ${toHex(h)}`, `stated   ${stated}`);
-    return h;
+      `record: ${bytes.length} bytes`, `computed ${toHex(h)}`, `stated   ${stated}`);
+    return { bytes, leaf: h };
+  });
+  const leaf = record?.leaf;
+
+  // 1b. The proven bytes are the record the detail view shows (fetched by another request).
+  await attempt('the proven record is the one shown', async () => {
+    if (!record) throw new Error('no record bytes to decode');
+    const d = expected.detail;
+    if (!d || typeof d !== 'object') throw new Error('the record shown did not load: nothing to compare with');
+    const head = decodeRecordHead(record.bytes);
+    const lower = (v) => String(v ?? '').toLowerCase();
+    const fields = [
+      ['seq', String(head.seq), String(d.seq)],
+      ['seq (opened)', String(head.seq), String(expected.seq)],
+      ['decision', head.allow ? 'allow' : 'deny', String(d.decision)],
+      ['bundle revision', String(head.bundleRevision), String(d.bundle?.revision)],
+      ['bundle digest', head.bundleDigest, lower(d.bundle?.digest)],
+      ['request digest', head.requestDigest, lower(d.request_digest)],
+      ['context digest', head.contextDigest, lower(d.context_digest)],
+      ['signature', head.signature, lower(d.signature)],
+    ];
+    const bad = fields.filter(([, a, b]) => a !== b);
+    step('the proven record is the one shown', bad.length === 0,
+      ...fields.map(([n, a, b]) => `${a === b ? '=' : '≠'} ${n}: proven ${a}${a === b ? '' : `, shown ${b}`}`));
   });
 
   // 2. The path walk up to a root.
@@ -170,15 +253,24 @@ export async function verifyProof(proof, subtle = globalThis.crypto?.subtle) {
     return line ? { pub, signature: line.bytes.slice(4) } : undefined;
   });
 
-  // 6. The Ed25519 signature over the body.
+  // 6. The Ed25519 signature over the body, by the pinned key when there is one.
+  const pin = expected.pinnedKey ? String(expected.pinnedKey).toLowerCase() : '';
+  let pinned = false;
   await attempt('Ed25519 signature over the note body', async () => {
     if (!sig) throw new Error('no signature to check');
     const k = await subtle.importKey('raw', sig.pub, { name: 'Ed25519' }, false, ['verify']);
-    const ok = await subtle.verify({ name: 'Ed25519' }, k, sig.signature, enc.encode(note.body));
-    step('Ed25519 signature over the note body', ok, ok ? 'valid' : 'INVALID');
+    const valid = await subtle.verify({ name: 'Ed25519' }, k, sig.signature, enc.encode(note.body));
+    const presented = toHex(sig.pub);
+    const keyOk = pin === '' || pin === presented;
+    pinned = valid && pin !== '' && keyOk;
+    step('Ed25519 signature over the note body', valid && keyOk, valid ? 'valid' : 'INVALID',
+      `by the key the node presented: ${presented}`,
+      pin === '' ? 'no key pinned for this node: the node chose the key it was checked against'
+        : keyOk ? 'which is the key you pinned' : `signed by a key you did not pin (pinned: ${pin})`);
   });
 
-  return { ok: steps.length > 0 && steps.every((s) => s.ok), steps };
+  const ok = steps.length > 0 && steps.every((s) => s.ok);
+  return { ok, pinned: ok && pinned, steps };
 }
 
 /**

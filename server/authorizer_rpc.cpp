@@ -162,6 +162,11 @@ kj::Promise<void> DecisionService::Impl::loadBundle(capnp::CallContext<wire::Aut
     if (draining.load()) {
       r.unavailable = true;
       r.outcome.message = "the node is shutting down";
+    } else if (options.syncLease) {
+      // A mesh node enforces only what etcd names: a bundle pushed here would be enforced
+      // without ever being published (and the lease would vouch for it).
+      r.unavailable = true;
+      r.outcome.message = "this node takes its bundles from the mesh (etcd); publish with `govmesh publish`";
     } else {
       r.outcome = offer(*bytes, "rpc:loadBundle");
     }

@@ -279,9 +279,14 @@ json Client::call(const std::string& path, const json& body) {
       why = (timedOut ? "no answer in " + std::to_string(options_.requestTimeoutMs) + " ms (" : "unreachable (") + a.error + ")";
     } else {
       json j = json::parse(a.body, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded() || !j.is_object())
-        throw Error(ErrorKind::kBadResponse, "etcd POST " + eps[idx] + path + ": HTTP " + std::to_string(a.http) +
-                                                 ", not a JSON object: " + a.body.substr(0, 200));
+      if (j.is_discarded() || !j.is_object()) {
+        // Not etcd speaking (a proxy's 502 page, a half-dead member): another endpoint may be
+        // fine. Only a 2xx that is not JSON is etcd's own fault.
+        if (a.http < 500) throw Error(ErrorKind::kBadResponse, "etcd POST " + eps[idx] + path + ": HTTP " + std::to_string(a.http) +
+                                                                   ", not a JSON object: " + a.body.substr(0, 200));
+        failures += (failures.empty() ? "" : "; ") + eps[idx] + ": HTTP " + std::to_string(a.http) + ", not etcd's answer";
+        continue;
+      }
       if (!isErrorAnswer(j)) {
         preferred_.store(idx);
         return j;

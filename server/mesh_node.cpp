@@ -125,71 +125,85 @@ void MeshNode::renew(int64_t sentMs) {
   status_.lastError.clear();
 }
 
-void MeshNode::apply(const ActivePointer& pointer, int64_t modRevision, const std::string& bytes, int64_t sentMs) {
-  const std::string source = "etcd:" + pointerKey(options_.prefix) + "@" + std::to_string(modRevision);
-  engine::LoadOutcome out = service_.offerBundle(bytes, source, static_cast<uint64_t>(modRevision));
-  if (out.accepted && out.revision != pointer.revision) {
-    // The signed bundle is fine but the pointer names another revision: the authority's pointer
-    // and bundle disagree. Keep what is active; the bundle is the truth, the pointer is not.
-    out.accepted = false;
-    out.message = source + ": the pointer names revision " + std::to_string(pointer.revision) + " but the bundle is revision " +
-                  std::to_string(out.revision);
-  }
-  // Before the status says so, so that a waitForRevision() caller finds the activation time.
-  if (out.accepted && out.swapped && options_.onActivated) options_.onActivated(out.revision, modRevision, now());
+void MeshNode::refuse(const ActivePointer& pointer, int64_t modRevision, const std::string& why, int64_t sentMs) {
   {
     std::lock_guard lock(mu_);
     status_.publishedRevision = pointer.revision;
     status_.pointerEtcdRevision = modRevision;
-    if (out.accepted) {
-      if (out.swapped || status_.activeRevision != out.revision) {
-        status_.activeRevision = out.revision;
-        status_.activeEtcdRevision = modRevision;
-      }
-    } else {
+    ++status_.refusals;
+    status_.lastRefusal = why;
+  }
+  if (options_.onRefused) options_.onRefused(pointer.revision, why);
+  // The node still enforces a bundle that came through the mesh and knows exactly what is
+  // published: a bundle it deliberately did not take. It keeps serving the verified one. (A
+  // bundle that did not come from etcd is never confirmed by it.)
+  const std::shared_ptr<const engine::ActiveBundle> active = service_.bundles().current();
+  if (active && active->etcdRevision) renew(sentMs);
+  cv_.notify_all();
+}
+
+void MeshNode::apply(const ActivePointer& pointer, int64_t modRevision, const std::string& bytes, int64_t sentMs) {
+  const std::string source = "etcd:" + pointerKey(options_.prefix) + "@" + std::to_string(modRevision);
+  const engine::LoadOutcome out = service_.offerBundle(bytes, source, static_cast<uint64_t>(modRevision));
+  if (!out.accepted) {
+    refuse(pointer, modRevision, out.message, sentMs);
+    return;
+  }
+  // Before the status says so, so that a waitForRevision() caller finds the activation time.
+  if (out.swapped && options_.onActivated) options_.onActivated(out.revision, modRevision, now());
+  {
+    std::lock_guard lock(mu_);
+    status_.publishedRevision = pointer.revision;
+    status_.pointerEtcdRevision = modRevision;
+    // What the node enforces, as the bundle manager says: the signed bundle's own revision.
+    status_.activeRevision = out.revision;
+    if (out.swapped) status_.activeEtcdRevision = modRevision;
+    if (out.revision != pointer.revision) {
+      // Signed and verified, so it is enforced; but the pointer claimed another revision: the
+      // publisher's pointer and bundle disagree, which an operator must hear about.
       ++status_.refusals;
-      status_.lastRefusal = out.message;
+      status_.lastRefusal = source + ": the pointer names revision " + std::to_string(pointer.revision) +
+                            " but the signed bundle is revision " + std::to_string(out.revision);
     }
   }
-  if (!out.accepted && options_.onRefused) options_.onRefused(pointer.revision, out.message);
-  // Renewed when the node holds a verified bundle and knows what is published: the one it
-  // enforces, or a refused one it deliberately did not take.
-  if (service_.bundles().current()) renew(sentMs);
+  renew(sentMs);
   cv_.notify_all();
 }
 
 bool MeshNode::readAll(bool gap, bool restartWatch) {
   const int64_t sent = now();
   try {
-    std::optional<FetchedBundle> f = fetchActive(*client_, options_.prefix);
+    int64_t mod = 0, header = 0;
+    const std::optional<ActivePointer> pointer = readPointer(*client_, options_.prefix, &mod, &header);
     {
       std::lock_guard lock(mu_);
       ++status_.reads;
       if (gap) ++status_.rereads;
       status_.lastHeardMs = now();
     }
-    int64_t watchFrom = 0;
-    if (!f) {
+    if (!pointer) {
       // Nothing is published: nothing can be confirmed either.
       lease_->expire();
-      int64_t header = 0;
-      (void)readPointer(*client_, options_.prefix, nullptr, &header);
-      watchFrom = header + 1;
     } else {
-      apply(f->pointer, f->pointerModRevision, f->bytes, sent);
-      watchFrom = f->headerRevision + 1;
+      std::string bytes;
+      try {
+        bytes = fetchChunks(*client_, options_.prefix, *pointer);
+      } catch (const std::invalid_argument& e) {
+        // The stored bundle does not match its pointer (a chunk missing or altered): refused
+        // like a bad signature, and the active bundle stays.
+        refuse(*pointer, mod, e.what(), sent);
+        bytes.clear();
+      }
+      if (!bytes.empty()) apply(*pointer, mod, bytes, sent);
     }
-    if (restartWatch) startWatch(std::max<int64_t>(1, watchFrom - std::exchange(options_.watchLagForTest, 0)));
+    // From the pointer read's revision: everything up to it is what was just applied.
+    if (restartWatch) startWatch(std::max<int64_t>(1, header + 1 - std::exchange(options_.watchLagForTest, 0)));
     return true;
   } catch (const etcd::Error& e) {
     setError(e.what());
   } catch (const std::invalid_argument& e) {
-    // The stored bundle does not match its pointer (a chunk missing or altered): refused like a
-    // bad signature; the active bundle stays.
-    std::lock_guard lock(mu_);
-    ++status_.refusals;
-    status_.lastRefusal = e.what();
-    status_.lastError = e.what();
+    // An unreadable pointer: nothing can be confirmed.
+    setError(e.what());
   } catch (const std::exception& e) {
     setError(std::string("mesh read failed: ") + e.what());
   }
@@ -197,6 +211,12 @@ bool MeshNode::readAll(bool gap, bool restartWatch) {
 }
 
 void MeshNode::startWatch(int64_t fromRevision) {
+  // The old stream's queued events are covered by the read that precedes every restart.
+  watch_.reset();
+  {
+    std::lock_guard lock(mu_);
+    events_.clear();
+  }
   etcd::WatchCallbacks cb;
   const std::string key = pointerKey(options_.prefix);
   cb.onEvents = [this, key](int64_t, const std::vector<etcd::WatchEvent>& events) {
@@ -239,16 +259,17 @@ void MeshNode::probe() {
   }
   (void)header;
   if (!lease_->valid(now())) {
-    // Lapsed: only a full re-read and re-verification brings the node back.
-    (void)readAll(true, false);
+    // Lapsed: only a full re-read and re-verification brings the node back, and the watch
+    // (which may hang on a stream cut off by the partition) starts afresh.
+    if (!readAll(true, true)) needRead_ = true;
     return;
   }
   if (mod == knownMod) {
     renew(sent);
     return;
   }
-  // The pointer moved and the watch did not say so (yet): fetch it now.
-  (void)readAll(true, false);
+  // The pointer moved and the watch did not say so: fetch it now, and distrust the watch.
+  if (!readAll(true, true)) needRead_ = true;
 }
 
 void MeshNode::run() {
@@ -310,6 +331,7 @@ void MeshNode::run() {
     }
     if (!needRead && std::chrono::steady_clock::now() >= nextProbe) {
       probe();
+      if (std::exchange(needRead_, false)) needRead = gap = true;
       nextProbe = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.probeMs);
     }
   }

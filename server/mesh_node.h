@@ -133,6 +133,7 @@ class MeshNode {
   void startWatch(int64_t fromRevision);
   void probe();                                 // step 3
   void apply(const ActivePointer& pointer, int64_t modRevision, const std::string& bytes, int64_t sentMs);
+  void refuse(const ActivePointer& pointer, int64_t modRevision, const std::string& why, int64_t sentMs);
   void renew(int64_t sentMs);
   void push(Event e);
   int64_t now() const { return options_.clock(); }
@@ -143,6 +144,7 @@ class MeshNode {
   std::shared_ptr<engine::SyncLease> lease_;
   std::unique_ptr<etcd::Client> client_;
   std::unique_ptr<etcd::Watch> watch_;
+  bool needRead_ = false;  // set by probe() when its re-read failed (sync thread only)
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;

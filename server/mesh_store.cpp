@@ -65,18 +65,18 @@ PublishResult publish(etcd::Client& client, std::string_view bytes, ActivePointe
   PublishResult result;
   std::vector<etcd::TxnOp> ops;
   if (single) {
-    ops.push_back({etcd::TxnOp::Kind::kPut, chunkKey(o.prefix, pointer.revision, 0), std::string(bytes), {}});
+    ops.push_back({etcd::TxnOp::Kind::kPut, chunkKey(o.prefix, pointer.revision, pointer.fileSha256, 0), std::string(bytes), {}});
   } else {
     for (uint64_t i = 0; i < pointer.chunks; ++i) {
       const std::string_view part = bytes.substr(i * chunkBytes, chunkBytes);
-      client.put(chunkKey(o.prefix, pointer.revision, i), std::string(part));
+      client.put(chunkKey(o.prefix, pointer.revision, pointer.fileSha256, i), std::string(part));
       ++result.requests;
     }
   }
   ops.push_back({etcd::TxnOp::Kind::kPut, key, encodePointer(pointer), {}});
   if (o.keepRevisions > 0 && pointer.revision > o.keepRevisions) {
     // Revision keys are zero-padded, so "older than R - keep" is one lexicographic range.
-    ops.push_back({etcd::TxnOp::Kind::kDeleteRange, bundlesRoot(o.prefix), {}, chunkPrefix(o.prefix, pointer.revision - o.keepRevisions)});
+    ops.push_back({etcd::TxnOp::Kind::kDeleteRange, bundlesRoot(o.prefix), {}, revisionPrefix(o.prefix, pointer.revision - o.keepRevisions)});
   }
   etcd::Compare guard{key, etcd::Compare::Target::kModRevision, etcd::Compare::Op::kEqual, currentMod, {}};
   const etcd::TxnResult txn = client.txn({guard}, ops);
@@ -138,9 +138,12 @@ ActivePointer decodePointer(std::string_view text) {
 }
 
 std::string pointerKey(const std::string& prefix) { return prefix + "/active"; }
-std::string chunkPrefix(const std::string& prefix, uint64_t revision) { return bundlesRoot(prefix) + padded(revision, 20) + "/"; }
-std::string chunkKey(const std::string& prefix, uint64_t revision, uint64_t index) {
-  return chunkPrefix(prefix, revision) + padded(index, 6);
+std::string revisionPrefix(const std::string& prefix, uint64_t revision) { return bundlesRoot(prefix) + padded(revision, 20) + "/"; }
+std::string chunkPrefix(const std::string& prefix, uint64_t revision, const std::string& fileSha256) {
+  return revisionPrefix(prefix, revision) + fileSha256 + "/";
+}
+std::string chunkKey(const std::string& prefix, uint64_t revision, const std::string& fileSha256, uint64_t index) {
+  return chunkPrefix(prefix, revision, fileSha256) + padded(index, 6);
 }
 
 PublishResult publishBundle(etcd::Client& client, std::string_view bytes, const PublishOptions& options) {
@@ -177,7 +180,7 @@ std::optional<ActivePointer> readPointer(etcd::Client& client, const std::string
 
 std::string fetchChunks(etcd::Client& client, const std::string& prefix, const ActivePointer& pointer) {
   const std::string where = "bundle revision " + std::to_string(pointer.revision) + " in etcd";
-  const etcd::RangeResult r = client.getPrefix(chunkPrefix(prefix, pointer.revision));
+  const etcd::RangeResult r = client.getPrefix(chunkPrefix(prefix, pointer.revision, pointer.fileSha256));
   if (r.kvs.size() != pointer.chunks)
     throw std::invalid_argument(where + ": " + std::to_string(r.kvs.size()) + " chunks found, the pointer names " +
                                 std::to_string(pointer.chunks));
@@ -185,7 +188,7 @@ std::string fetchChunks(etcd::Client& client, const std::string& prefix, const A
   bytes.reserve(pointer.size);
   for (uint64_t i = 0; i < pointer.chunks; ++i) {
     // etcd returns a range in key order and the indices are zero-padded: chunk i is kvs[i].
-    if (r.kvs[i].key != chunkKey(prefix, pointer.revision, i)) throw std::invalid_argument(where + ": chunk " + std::to_string(i) + " is missing");
+    if (r.kvs[i].key != chunkKey(prefix, pointer.revision, pointer.fileSha256, i)) throw std::invalid_argument(where + ": chunk " + std::to_string(i) + " is missing");
     bytes += r.kvs[i].value;
   }
   if (bytes.size() != pointer.size)

@@ -6,8 +6,11 @@
 //   P/active                      the active pointer, JSON:
 //                                 {"revision": N, "digest": "<hex SHA-256 of the content>",
 //                                  "size": <file bytes>, "chunks": K, "sha256": "<hex of the file>"}
-//   P/bundles/<rev, 20 digits>/<i, 6 digits>
-//                                 chunk i of the signed bundle file of that revision (raw bytes)
+//   P/bundles/<rev, 20 digits>/<file sha256, hex>/<i, 6 digits>
+//                                 chunk i of the signed bundle file of that revision (raw bytes);
+//                                 content-addressed, so that a publish that died after writing
+//                                 chunks, or two publishers racing on one revision, can never
+//                                 mix the chunks of two different files
 //
 // Publishing (publishBundle) writes the chunks first and then, in ONE transaction guarded by a
 // compare on the pointer's mod revision, the pointer (and, for a bundle that fits in one request,
@@ -46,10 +49,12 @@ ActivePointer decodePointer(std::string_view json);
 
 /// The key of the active pointer under `prefix` ("/govmesh" -> "/govmesh/active").
 std::string pointerKey(const std::string& prefix);
-/// The key prefix of a revision's chunks ("/govmesh/bundles/00000000000000000007/").
-std::string chunkPrefix(const std::string& prefix, uint64_t revision);
-/// The key of chunk `index` of `revision`.
-std::string chunkKey(const std::string& prefix, uint64_t revision, uint64_t index);
+/// The key prefix of everything stored for a revision ("/govmesh/bundles/00000000000000000007/").
+std::string revisionPrefix(const std::string& prefix, uint64_t revision);
+/// The key prefix of the chunks of one file of `revision` (`fileSha256`: hex).
+std::string chunkPrefix(const std::string& prefix, uint64_t revision, const std::string& fileSha256);
+/// The key of chunk `index` of that file.
+std::string chunkKey(const std::string& prefix, uint64_t revision, const std::string& fileSha256, uint64_t index);
 
 /// How to publish.
 struct PublishOptions {

@@ -98,7 +98,9 @@ struct ServiceOptions {
 
   // Mesh (issue 8, server/mesh_node.h). The mesh node renews this lease whenever etcd confirms
   // that the active bundle is still the published one; while it is lapsed every request is
-  // denied POLICY_STALE and /readyz says why. Null: a standalone node (bundle deadline only).
+  // denied POLICY_STALE and /readyz says why. With a lease, the loadBundle RPC answers
+  // UNAVAILABLE: a mesh node enforces only what etcd names. Null: a standalone node (bundle
+  // deadline only).
   std::shared_ptr<engine::SyncLease> syncLease;
   /// Why the lease lapsed, for /readyz (called on the loop thread; may be empty).
   std::function<std::string()> syncStaleReason;

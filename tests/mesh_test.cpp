@@ -12,6 +12,7 @@
 #include "engine/bundle.h"
 #include "engine/crypto_ed25519.h"
 #include "engine/sync_lease.h"
+#include "server/client.h"
 #include "server/etcd_client.h"
 #include "server/etcd_cluster.h"
 #include "server/mesh_demo.h"
@@ -69,6 +70,7 @@ struct MeshedService {
     so.trusted = {authority().publicKey};
     so.syncLease = lease;
     service = std::make_unique<server::DecisionService>(std::move(so));
+    service->start();
     mesh::MeshNodeOptions mo;
     mo.endpoints = c.clientUrls();
     mo.syncTimeoutMs = syncTimeoutMs;
@@ -107,7 +109,7 @@ TEST_CASE("mesh store: the pointer's JSON round-trips and bad pointers are refus
       mesh::decodePointer(R"({"revision":1,"digest":")" + std::string(64, 'a') + R"(","size":10,"chunks":0,"sha256":")" +
                           std::string(64, 'a') + "\"}"),
       doctest::Contains("not a bundle"), std::invalid_argument);
-  CHECK(mesh::chunkKey("/p", 5, 2) == "/p/bundles/00000000000000000005/000002");
+  CHECK(mesh::chunkKey("/p", 5, "ab", 2) == "/p/bundles/00000000000000000005/ab/000002");
 }
 
 TEST_CASE("mesh store: a bundle over etcd's request limit is chunked, reassembled and digest-checked") {
@@ -129,13 +131,13 @@ TEST_CASE("mesh store: a bundle over etcd's request limit is chunked, reassemble
     CHECK_THROWS_WITH_AS(mesh::publishBundle(*client, big, po), doctest::Contains("not newer"), std::invalid_argument);
   }
   SUBCASE("a missing chunk is found") {
-    client->deletePrefix(mesh::chunkKey(po.prefix, 1, 2));
+    client->deletePrefix(mesh::chunkKey(po.prefix, 1, r.pointer.fileSha256, 2));
     CHECK_THROWS_WITH_AS(mesh::fetchActive(*client, po.prefix), doctest::Contains("chunk"), std::invalid_argument);
   }
   SUBCASE("an altered chunk is found") {
-    std::string chunk = client->get(mesh::chunkKey(po.prefix, 1, 1)).kvs.at(0).value;
+    std::string chunk = client->get(mesh::chunkKey(po.prefix, 1, r.pointer.fileSha256, 1)).kvs.at(0).value;
     chunk[100] ^= 1;
-    client->put(mesh::chunkKey(po.prefix, 1, 1), chunk);
+    client->put(mesh::chunkKey(po.prefix, 1, r.pointer.fileSha256, 1), chunk);
     CHECK_THROWS_WITH_AS(mesh::fetchActive(*client, po.prefix), doctest::Contains("SHA-256"), std::invalid_argument);
   }
   SUBCASE("not a bundle, or altered after signing: refused before anything is written") {
@@ -148,9 +150,9 @@ TEST_CASE("mesh store: a bundle over etcd's request limit is chunked, reassemble
   SUBCASE("old revisions' chunks are deleted in the pointer's transaction") {
     po.keepRevisions = 1;
     for (uint64_t rev = 2; rev <= 4; ++rev) (void)mesh::publishBundle(*client, bundle(rev), po);
-    CHECK(client->getPrefix(mesh::chunkPrefix(po.prefix, 1)).kvs.empty());
-    CHECK(client->getPrefix(mesh::chunkPrefix(po.prefix, 2)).kvs.empty());
-    CHECK_FALSE(client->getPrefix(mesh::chunkPrefix(po.prefix, 3)).kvs.empty());
+    CHECK(client->getPrefix(mesh::revisionPrefix(po.prefix, 1)).kvs.empty());
+    CHECK(client->getPrefix(mesh::revisionPrefix(po.prefix, 2)).kvs.empty());
+    CHECK_FALSE(client->getPrefix(mesh::revisionPrefix(po.prefix, 3)).kvs.empty());
     CHECK(mesh::fetchActive(*client, po.prefix)->pointer.revision == 4);
   }
 }
@@ -181,6 +183,37 @@ TEST_CASE("mesh node: follows publishes, refuses a bundle from an untrusted sign
 
   (void)mesh::publishBundle(*client, bundle(3), po);
   CHECK(m.node->waitForRevision(3, 5000));
+
+  // A mesh node takes bundles only from etcd: one pushed over RPC would never have been published.
+  auto rpc = server::DecisionClient::connect("127.0.0.1:" + std::to_string(m.service->port()));
+  const server::BundleLoadResult pushed = rpc->loadBundle(bundle(4));
+  CHECK_FALSE(pushed.ok);
+  CHECK(pushed.error.find("mesh") != std::string::npos);
+  CHECK(m.service->bundles().revision() == 3);
+}
+
+TEST_CASE("mesh node: a pointer whose chunks are missing is refused, and the node keeps serving its bundle") {
+  etcd::LocalCluster cluster(oneMember());
+  auto client = clientFor(cluster);
+  mesh::PublishOptions po;
+  // Leftovers of a publish of revision 2 that died after its chunk writes: another file.
+  client->put(mesh::chunkKey(po.prefix, 2, std::string(64, 'e'), 0), "leftover");
+  (void)mesh::publishBundle(*client, bundle(1), po);
+  MeshedService m(cluster, 1000);
+  REQUIRE(m.node->waitForRevision(1, 5000));
+  // Revision 2 proper: its chunks are its own, whatever else lies under the revision.
+  (void)mesh::publishBundle(*client, bundle(2), po);
+  REQUIRE(m.node->waitForRevision(2, 5000));
+  // A pointer to revision 3 whose chunk is gone.
+  const std::string three = bundle(3);
+  const mesh::PublishResult r3 = mesh::publishRaw(*client, three, 3, crypto::toHex(engine::readEnvelope(three, "b3").digest), po);
+  client->deletePrefix(mesh::chunkPrefix(po.prefix, 3, r3.pointer.fileSha256));
+  CHECK(eventually([&] { return m.node->status().refusals >= 1; }));
+  // Still serving revision 2 well past the sync timeout: etcd confirms what is published.
+  std::this_thread::sleep_for(2000ms);
+  CHECK(m.service->bundles().revision() == 2);
+  CHECK(m.service->bundles().state() == engine::BundleState::kFresh);
+  CHECK(m.node->status().lastRefusal.find("chunk") != std::string::npos);
 }
 
 TEST_CASE("mesh node: a compacted watch revision leads to a re-read, not a gap") {

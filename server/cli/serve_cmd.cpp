@@ -168,6 +168,18 @@ int runServe(const ServeArgs& a) {
     meshNode = std::make_unique<mesh::MeshNode>(std::move(mo), service, lease);
     meshRef->store(meshNode.get());
   }
+  // On every way out (an exception included), the service stops calling into the mesh node and
+  // is shut down before the node is destroyed (it is declared after the service).
+  struct StopInOrder {
+    server::DecisionService& service;
+    std::unique_ptr<mesh::MeshNode>& node;
+    std::atomic<mesh::MeshNode*>& ref;
+    ~StopInOrder() {
+      if (node) node->stop();
+      service.shutdown();
+      ref.store(nullptr);
+    }
+  } stopInOrder{service, meshNode, *meshRef};
   service.start();
   if (meshNode) {
     meshNode->start();

@@ -1,7 +1,9 @@
 // The governance console in a real browser (system Chromium driven by playwright-core from
 // console/node_modules): dashboard, live counters and charts, lineage search and paging, a
-// record with its policies, the in-browser proof check (green, then red after tampering),
-// what-if, hostile strings rendered as text, and no CSP violation or script error throughout.
+// record with its policies, the in-browser proof check (amber while the node key is not pinned,
+// green once pinned, red after tampering; with the mock also red for a proof of another record,
+// for a logged record other than the one shown and for a key other than the pinned one, and a
+// late proof never rendered under another record), what-if, hostile strings rendered as text, and no CSP violation or script error throughout.
 //
 //   node tests/console/browser_test.mjs --govmesh build/bin/govmesh [--out DIR]   # a real node:
 //        runs `govmesh demo --console 127.0.0.1:0 --seconds 25 --rate 2000`
@@ -194,13 +196,49 @@ try {
     expect(/permit\s*\(/.test(policy), `policy text "${policy.slice(0, 80)}"`);
   });
 
-  await check('proof verifies in the browser', async () => {
-    await page.getByTestId('verify-proof').click();
-    await page.waitForFunction(() => ['true', 'false'].includes(document.getElementById('proof-verdict').dataset.ok));
-    const steps = await page.getByTestId('proof-step').evaluateAll((s) => s.map((x) => `${x.dataset.ok}:${x.firstChild.nextSibling.textContent}`));
-    expect(steps.length >= 6, `only ${steps.length} steps`);
-    expect(steps.every((s) => s.startsWith('true:')), `failed steps: ${steps.filter((s) => !s.startsWith('true:')).join('; ')}`);
-    expect(await page.getByTestId('proof-verdict').getAttribute('data-ok') === 'true', 'verdict is not green');
+  const verdictOk = () => page.getByTestId('proof-verdict').getAttribute('data-ok');
+  const waitVerdict = (states) => page.waitForFunction((s) => s.includes(document.getElementById('proof-verdict').dataset.ok), states)
+    .catch(async () => { throw new Error(`the verdict stayed "${await verdictOk()}" ("${await text('#proof-verdict')}"), wanted ${states}`); });
+  const stepResults = () => page.getByTestId('proof-step').evaluateAll((s) => s.map((x) => ({ ok: x.dataset.ok === 'true',
+    name: x.firstChild.nextSibling.textContent, detail: x.querySelector('pre').textContent })));
+  const failedNames = async () => (await stepResults()).filter((s) => !s.ok).map((s) => s.name);
+  const verify = async () => { await page.getByTestId('verify-proof').click(); await waitVerdict(['true', 'false', 'unpinned']); };
+  const mockHook = async (pathAndQuery) => {
+    const res = await fetch(new URL(pathAndQuery, consoleUrl), { method: 'POST' });
+    expect(res.ok, `mock hook ${pathAndQuery} answered ${res.status}`);
+    return res.json();
+  };
+  // Opens record `seq` afresh (its detail fetched again), through the route as a link would.
+  const reopen = async (seq) => {
+    await page.evaluate(() => { location.hash = '#/lineage'; });
+    await page.getByTestId('record').waitFor({ state: 'hidden' });
+    await page.evaluate((n) => { location.hash = `#/lineage/${n}`; }, seq);
+    await page.waitForFunction((n) => document.getElementById('record-title').textContent === `Record #${n}` &&
+      document.querySelector('[data-testid="record-decision"]'), seq);
+  };
+  const openSeq = () => page.evaluate(() => Number(location.hash.split('/')[2]));
+
+  await check('proof verifies in the browser, key not pinned: amber', async () => {
+    await verify();
+    const steps = await stepResults();
+    expect(steps.length >= 8, `only ${steps.length} steps`);
+    expect(steps.every((s) => s.ok), `failed steps: ${steps.filter((s) => !s.ok).map((s) => s.name).join('; ')}`);
+    expect(steps.some((s) => s.name === 'proof is for the opened record') && steps.some((s) => s.name === 'the proven record is the one shown'),
+      'no seq or record comparison step');
+    expect(await verdictOk() === 'unpinned', `verdict is ${await verdictOk()}, not amber`);
+    expect(/not pinned/.test(await text('#proof-verdict')), `verdict text "${await text('#proof-verdict')}"`);
+    expect(/^[0-9a-f]{64}$/.test(await text('#proof-key-hex')), `node key shown as "${await text('#proof-key-hex')}"`);
+    expect(/^[0-9a-f]{8}$/.test(await text('#proof-key-id')), 'no key id shown');
+    expect(await text('#proof-pin') === 'none', 'a key is pinned already');
+  });
+
+  await check('pin the node key, verify again: green', async () => {
+    await page.getByTestId('pin-key').click();
+    await waitVerdict(['true']);
+    expect(await text('#proof-pin') === await text('#proof-key-hex'), 'the pinned key is not the one presented');
+    await verify();
+    expect(await verdictOk() === 'true', `verdict is ${await verdictOk()} after verifying with the pin`);
+    expect(/pinned/.test(await text('#proof-verdict')), `verdict text "${await text('#proof-verdict')}"`);
   });
 
   await check('tampered proof turns red', async () => {
@@ -209,6 +247,62 @@ try {
     const bad = await page.locator('[data-testid="proof-step"][data-ok="false"]').count();
     expect(bad >= 1, 'no failed step after tampering');
   });
+
+  if (mock) {
+    await check('a valid proof of another record turns red', async () => {
+      await mockHook('/mock/fault?proof=wrong-seq');
+      await verify();
+      const bad = await failedNames();
+      await mockHook('/mock/fault');
+      expect(await verdictOk() === 'false', `verdict is ${await verdictOk()}`);
+      expect(bad.includes('proof is for the opened record'), `failed steps: ${bad.join('; ')}`);
+    });
+
+    await check('a proven record other than the one shown turns red', async () => {
+      const seq = await openSeq();
+      await mockHook('/mock/fault?detail=differs');
+      await reopen(seq);
+      await verify();
+      const bad = await failedNames();
+      const shown = await verdictOk();
+      await mockHook('/mock/fault');
+      await reopen(seq);
+      expect(shown === 'false', `verdict is ${shown}`);
+      expect(bad.length === 1 && bad[0] === 'the proven record is the one shown', `failed steps: ${bad.join('; ')}`);
+    });
+
+    await check('a late proof is not rendered under another record', async () => {
+      const seq = await openSeq();
+      await mockHook('/mock/fault?delay_ms=1500');
+      await page.getByTestId('verify-proof').click();
+      await reopen(seq > 1 ? seq - 1 : seq + 1);
+      await page.waitForTimeout(2500);
+      await mockHook('/mock/fault');
+      expect(await page.getByTestId('proof-step').count() === 0, 'the late proof was rendered');
+      expect(await verdictOk() === '', `verdict is "${await verdictOk()}" ("${await text('#proof-verdict')}")`);
+    });
+
+    await check('a key other than the pinned one turns red', async () => {
+      const rotated = await mockHook('/mock/rotate-key');
+      await verify();
+      const steps = await stepResults();
+      const bad = steps.filter((s) => !s.ok);
+      expect(await verdictOk() === 'false', `verdict is ${await verdictOk()}`);
+      expect(bad.length === 1 && bad[0].name === 'Ed25519 signature over the note body' && /did not pin/.test(bad[0].detail),
+        `failed steps: ${bad.map((s) => `${s.name}: ${s.detail}`).join('; ')}`);
+      expect(await page.getByTestId('proof-pin').getAttribute('data-state') === 'differs', 'the pin is not shown as differing');
+      // Pasting the new key (as a C2SP verifier key's base64) re-checks and turns green.
+      const vkeyB64 = Buffer.concat([Buffer.from([1]), Buffer.from(rotated.public_key, 'hex')]).toString('base64');
+      await page.getByTestId('pin-input').fill(vkeyB64);
+      await page.getByTestId('pin-paste').click();
+      await waitVerdict(['true']);
+      expect(await text('#proof-pin') === rotated.public_key, 'the pasted key is not the pinned one');
+      await page.getByTestId('pin-input').fill('<img src=x onerror=alert(3)>');
+      await page.getByTestId('pin-paste').click();
+      await page.waitForFunction(() => document.getElementById('pin-error').textContent !== '');
+      expect(await text('#proof-pin') === rotated.public_key, 'a bad paste changed the pin');
+    });
+  }
 
   await check('what-if from the record shows a decision, not recorded', async () => {
     await page.getByTestId('record-whatif').click();

@@ -39,6 +39,24 @@ export function noteSigner(name) {
   return { name, rawPub, keyId, sign };
 }
 
+/**
+ * A lineage record in the node's binary format, version 1 (engine/lineage.h), without etcd
+ * revision or evidence: r = {seq, timeMs, allow, denyCode, bundleRevision, bundleDigest,
+ * requestDigest, contextDigest (32-byte Buffers), signature (64), nodeId, principal, action,
+ * resource ({type, id}), reasons, errors}.
+ */
+export function encodeRecord(r) {
+  const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
+  const str = (v) => { const b = Buffer.from(String(v), 'utf8'); const n = Buffer.alloc(4); n.writeUInt32LE(b.length); return Buffer.concat([n, b]); };
+  const list = (xs) => { const n = Buffer.alloc(4); n.writeUInt32LE(xs.length); return Buffer.concat([n, ...xs.map(str)]); };
+  return Buffer.concat([
+    Buffer.from([1, r.allow ? 1 : 0, r.denyCode ?? 0, 0]), u64(r.seq), u64(BigInt(r.timeMs ?? 0) * 1000000n),
+    u64(r.bundleRevision), r.bundleDigest, r.requestDigest, r.contextDigest, r.signature, str(r.nodeId ?? ''),
+    ...[r.principal, r.action, r.resource].flatMap((e) => [str(e.type), str(e.id)]),
+    list(r.reasons ?? []), list(r.errors ?? []),
+  ]);
+}
+
 /** The C2SP checkpoint body for a tree. */
 export const checkpointBody = (origin, size, root) => `${origin}\n${size}\n${root.toString('base64')}\n`;
 

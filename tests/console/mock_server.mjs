@@ -6,11 +6,15 @@
 //   node tests/console/mock_server.mjs [--listen 127.0.0.1:0] [--token T]
 // Prints "console: http://HOST:PORT/" once bound; --token makes every /api request need
 // "Authorization: Bearer T" (to exercise the page's token prompt). Stops on SIGTERM/SIGINT.
+// Test hooks (not part of the API): POST /mock/deadline?left_fraction=F moves the clock;
+// POST /mock/fault?proof=wrong-seq|ok&detail=differs|ok&delay_ms=N serves a valid proof of the
+// next record, a detail view whose digests differ from the logged bytes, or a slow proof;
+// POST /mock/rotate-key signs checkpoints with a fresh node key from then on.
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sha256, leafHash, noteSigner, proofJson } from './log_fixture.mjs';
+import { sha256, leafHash, noteSigner, proofJson, encodeRecord } from './log_fixture.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const consoleDir = path.resolve(here, '../../console');
@@ -61,10 +65,20 @@ for (let seq = 1; seq <= N; seq++) {
     decision: deny ? 'deny' : 'allow', deny_code: code, reasons, bundle_revision: BUNDLE.revision,
   });
 }
-// Canonical bytes: the mock's own stable serialisation (the node has its own binary form).
-const recordBytes = records.map((r) => Buffer.from(JSON.stringify(r), 'utf8'));
+// The digests and signature a record carries (the detail view shows them; the log holds them).
+const digestsOf = (seq) => ({
+  requestDigest: sha256(Buffer.from(`req ${seq}`)), contextDigest: sha256(Buffer.from(`ctx ${seq}`)),
+  signature: Buffer.concat([sha256(Buffer.from(`sig ${seq}`)), sha256(Buffer.from(`sig ${seq}`))]),
+});
+// The logged bytes, in the node's own record format (engine/lineage.h), so that the page's
+// comparison of the proven record with the record shown is exercised.
+const recordBytes = records.map((r) => encodeRecord({
+  ...r, ...digestsOf(r.seq), timeMs: r.time_ms, allow: r.decision === 'allow', denyCode: CODES.indexOf(r.deny_code),
+  bundleRevision: BUNDLE.revision, bundleDigest: Buffer.from(BUNDLE.digest, 'hex'), nodeId: NODE_ID, errors: [],
+}));
 const leaves = recordBytes.map(leafHash);
-const signer = noteSigner('mock-node-1.lineage');
+let signer = noteSigner('mock-node-1.lineage');
+const fault = { proof: 'ok', detail: 'ok', delayMs: 0 };  // moved by the /mock/fault test hook
 const ORIGIN = 'govmesh.mock/lineage';
 
 // ---- live counters: a steady mock load of ~2000 decisions a second --------------------------------
@@ -119,11 +133,12 @@ function lineageQuery(res, q) {
 }
 
 function recordDetail(r) {
+  // With the "differs" fault the view shows another record's digests than the log holds.
+  const d = digestsOf(fault.detail === 'differs' ? r.seq + 1 : r.seq);
   return {
     ...r, node_id: NODE_ID, errors: r.deny_code === 'BAD_SIGNATURE' ? ['request signature does not verify'] : [],
-    request_digest: sha256(Buffer.from(`req ${r.seq}`)).toString('hex'),
-    context_digest: sha256(Buffer.from(`ctx ${r.seq}`)).toString('hex'),
-    signature: sha256(Buffer.from(`sig ${r.seq}`)).toString('hex').repeat(2), etcd_revision: null,
+    request_digest: d.requestDigest.toString('hex'), context_digest: d.contextDigest.toString('hex'),
+    signature: d.signature.toString('hex'), etcd_revision: null,
     evidence: r.seq % 2 ? { key_id: 'loadgen-1', nonce: sha256(Buffer.from(`n ${r.seq}`)).toString('hex').slice(0, 32),
       payload_digest: null, context: { ip: '10.0.0.7', note: '<b>not bold</b>' } } : null,
     bundle: { revision: BUNDLE.revision, digest: BUNDLE.digest, known: true },
@@ -147,6 +162,17 @@ async function handle(req, res) {
     if (!Number.isFinite(f)) return err(res, 400, 'left_fraction: not a number');
     clockOffsetMs = Math.round(FRESH_UNTIL - f * (FRESH_UNTIL - ISSUED_AT) - Date.now());
     return send(res, 200, { now_ms: Date.now() + clockOffsetMs });
+  }
+  if (p === '/mock/fault' && req.method === 'POST') {
+    const q = url.searchParams;
+    fault.proof = q.get('proof') ?? 'ok';
+    fault.detail = q.get('detail') ?? 'ok';
+    fault.delayMs = Number(q.get('delay_ms') ?? 0) || 0;
+    return send(res, 200, fault);
+  }
+  if (p === '/mock/rotate-key' && req.method === 'POST') {
+    signer = noteSigner(signer.name);
+    return send(res, 200, { public_key: signer.rawPub.toString('hex') });
   }
   if (!p.startsWith('/api/')) {
     const a = ASSETS[p];
@@ -186,7 +212,9 @@ async function handle(req, res) {
     if (seq < 1 || seq > N) return err(res, 404, `seq ${m[1]} is not in the log (size ${N})`);
     const r = records[seq - 1];
     if (!m[2]) return send(res, 200, recordDetail(r));
-    return send(res, 200, proofJson(recordBytes, seq, signer, ORIGIN, leaves));
+    if (fault.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    const proven = fault.proof === 'wrong-seq' ? seq % N + 1 : seq;  // a valid proof, of another record
+    return send(res, 200, proofJson(recordBytes, proven, signer, ORIGIN, leaves));
   }
   if (p === '/api/v1/whatif' && req.method === 'POST') {
     let b;
