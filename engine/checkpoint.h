@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/base64.h"
 #include "engine/crypto_types.h"
 #include "engine/merkle.h"
 
@@ -112,9 +113,8 @@ std::optional<std::pair<std::string, std::vector<std::string>>> splitNote(std::s
 /// (when given) saying why.
 std::optional<Checkpoint> openCheckpoint(std::string_view note, const NoteVerifier& verifier, NoteStatus* status = nullptr);
 
-/// Standard base64 (RFC 4648 §4, padded) of bytes.
-std::string base64Encode(std::string_view bytes);
-/// Decodes standard padded base64; nullopt when malformed (bad length, character or padding).
-std::optional<std::string> base64Decode(std::string_view text);
+// Base64 as notes carry it (engine/base64.h).
+using govmesh::base64Decode;
+using govmesh::base64Encode;
 
 }  // namespace govmesh::lineage

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/base64.h"
+
 namespace govmesh::etcd {
 
 using nlohmann::json;
@@ -23,58 +25,12 @@ void initCurl() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64Encode(const std::string& in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (size_t rest = in.size() - i; rest > 0) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    if (rest == 2) v |= uint8_t(in[i + 1]) << 8;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += rest == 2 ? kB64[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-// Strict standard base64 (Go's encoding/base64.StdEncoding, which the gateway writes): padded to
-// a multiple of 4, '=' only at the end. Throws kBadResponse naming `what` otherwise.
+// The gateway writes Go's encoding/base64.StdEncoding: padded, canonical (engine/base64.h).
+// Throws kBadResponse naming `what` for anything else.
 std::string base64Decode(const std::string& in, const char* what) {
-  auto bad = [&] { return Error(ErrorKind::kBadResponse, std::string("etcd: bad base64 in ") + what); };
-  if (in.size() % 4 != 0) throw bad();
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (size_t i = 0; i < in.size(); i += 4) {
-    uint32_t v = 0;
-    int pad = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      char c = in[i + k];
-      int d;
-      if (c >= 'A' && c <= 'Z') d = c - 'A';
-      else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-      else if (c >= '0' && c <= '9') d = c - '0' + 52;
-      else if (c == '+') d = 62;
-      else if (c == '/') d = 63;
-      else if (c == '=' && i + 4 == in.size() && k >= 2) { d = 0; ++pad; }
-      else throw bad();
-      if (pad > 0 && c != '=') throw bad();  // data after padding
-      v = (v << 6) | uint32_t(d);
-    }
-    out += char(v >> 16);
-    if (pad < 2) out += char((v >> 8) & 0xff);
-    if (pad < 1) out += char(v & 0xff);
-  }
-  return out;
+  std::optional<std::string> out = govmesh::base64Decode(in);
+  if (!out) throw Error(ErrorKind::kBadResponse, std::string("etcd: bad base64 in ") + what);
+  return std::move(*out);
 }
 
 // The gateway writes 64-bit numbers as JSON strings (proto3 JSON); accept numbers too.
