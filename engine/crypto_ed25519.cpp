@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "compiler/errors.h"
+#include "engine/base64.h"
 
 namespace govmesh::crypto {
 
@@ -168,59 +169,9 @@ std::string toHex(std::string_view bytes) {
   return out;
 }
 
-namespace {
-const char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-int base64Value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-}  // namespace
+std::string toBase64(std::string_view bytes) { return base64Encode(bytes); }
 
-std::string toBase64(std::string_view bytes) {
-  std::string out;
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    uint32_t n = uint32_t(uint8_t(bytes[i])) << 16;
-    if (i + 1 < bytes.size()) n |= uint32_t(uint8_t(bytes[i + 1])) << 8;
-    if (i + 2 < bytes.size()) n |= uint8_t(bytes[i + 2]);
-    out += kBase64[(n >> 18) & 63];
-    out += kBase64[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? kBase64[(n >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kBase64[n & 63] : '=';
-  }
-  return out;
-}
-
-std::optional<std::string> fromBase64(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  for (size_t i = 0; i < text.size(); i += 4) {
-    bool last = i + 4 == text.size();
-    int pad = 0;
-    uint32_t n = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      char c = text[i + k];
-      int v = 0;
-      if (c == '=') {
-        if (!last || k < 2) return std::nullopt;  // padding only ends the last group
-        ++pad;
-      } else {
-        v = base64Value(c);
-        if (v < 0 || pad > 0) return std::nullopt;  // a bad character, or data after padding
-      }
-      n = (n << 6) | uint32_t(v);
-    }
-    out += char(n >> 16);
-    if (pad < 2) out += char((n >> 8) & 255);
-    if (pad < 1) out += char(n & 255);
-    // Canonical encodings only: the bits the padding hides must be zero.
-    if ((pad == 1 && (n & 255) != 0) || (pad == 2 && (n & 0xffff) != 0)) return std::nullopt;
-  }
-  return out;
-}
+std::optional<std::string> fromBase64(std::string_view text) { return base64Decode(text); }
 
 std::string fingerprint(const Ed25519PublicKey& key) {
   Sha256Digest d = sha256(bytesView(key));
