@@ -11,6 +11,7 @@
 
 #include "engine/bundle.h"
 #include "engine/crypto_ed25519.h"
+#include "engine/sha256_batch.h"
 #include "engine/sync_lease.h"
 #include "server/client.h"
 #include "server/etcd_client.h"
@@ -204,10 +205,17 @@ TEST_CASE("mesh node: a pointer whose chunks are missing is refused, and the nod
   // Revision 2 proper: its chunks are its own, whatever else lies under the revision.
   (void)mesh::publishBundle(*client, bundle(2), po);
   REQUIRE(m.node->waitForRevision(2, 5000));
-  // A pointer to revision 3 whose chunk is gone.
+  // A pointer to revision 3 whose chunk was never written. (Publishing it and deleting the chunk
+  // afterwards would race the node, which may read the complete revision in between.)
   const std::string three = bundle(3);
-  const mesh::PublishResult r3 = mesh::publishRaw(*client, three, 3, crypto::toHex(engine::readEnvelope(three, "b3").digest), po);
-  client->deletePrefix(mesh::chunkPrefix(po.prefix, 3, r3.pointer.fileSha256));
+  mesh::ActivePointer p3;
+  p3.revision = 3;
+  p3.digestHex = crypto::toHex(engine::readEnvelope(three, "b3").digest);
+  p3.size = three.size();
+  p3.chunks = 1;
+  const crypto::Sha256Digest file = crypto::sha256One(crypto::ByteView{reinterpret_cast<const uint8_t*>(three.data()), three.size()});
+  p3.fileSha256 = crypto::toHex(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
+  client->put(mesh::pointerKey(po.prefix), mesh::encodePointer(p3));
   CHECK(eventually([&] { return m.node->status().refusals >= 1; }));
   // Still serving revision 2 well past the sync timeout: etcd confirms what is published.
   std::this_thread::sleep_for(2000ms);
