@@ -14,6 +14,7 @@
 
 #include "engine/ed25519_verify.h"
 #include "engine/sha256_batch.h"
+#include "engine/wall_clock.h"
 
 namespace govmesh::engine {
 namespace {
@@ -181,12 +182,8 @@ size_t NonceCache::size() const {
 
 // ---- Admission -----------------------------------------------------------------------------
 
-int64_t systemClockNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 Admission::Admission(AdmissionOptions options) : options_(std::move(options)), nonces_(options_.nonces) {
-  if (!options_.clock) options_.clock = systemClockNs;
+  if (!options_.clock) options_.clock = wallClockNs;
   if (options_.ed25519Backend.empty()) options_.ed25519Backend = crypto::ed25519DefaultBackend();
   // A configuration error, refused loudly at start: admitting with a verifier of another
   // criterion (OpenSSL's accepts small-order keys) would allow what our criterion rejects.

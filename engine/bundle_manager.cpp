@@ -11,14 +11,11 @@
 
 #include "compiler/errors.h"
 #include "engine/crypto_ed25519.h"
+#include "engine/wall_clock.h"
 
 namespace govmesh::engine {
 
 namespace {
-
-int64_t systemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 LoadOutcome refused(LoadRefusal reason, std::string message, uint64_t revision = 0) {
   LoadOutcome out;
@@ -79,7 +76,7 @@ std::optional<DenyCode> denyCodeFor(BundleState state) {
 }
 
 BundleManager::BundleManager(std::vector<crypto::Ed25519PublicKey> trusted, Clock clock)
-    : trusted_(std::move(trusted)), clock_(clock ? std::move(clock) : Clock(systemNowMs)) {}
+    : trusted_(std::move(trusted)), clock_(clock ? std::move(clock) : Clock(wallClockMs)) {}
 
 LoadOutcome BundleManager::offer(std::string_view bytes, std::string_view source) { return offer(bytes, source, std::nullopt); }
 

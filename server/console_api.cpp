@@ -14,6 +14,7 @@
 #include <kj/compat/url.h>
 #include <kj/debug.h>
 
+#include "engine/wall_clock.h"
 #include "server/console_assets.h"
 
 namespace govmesh::server {
@@ -128,10 +129,6 @@ constexpr const char* kCsp =
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 // A what-if body: a request and its context (the context's canonical form is at most 64 KiB).
 constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 20;
-
-int64_t systemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 DecisionTotals totalsOf(const MetricsObserver& o) {
   DecisionTotals t;
@@ -461,7 +458,7 @@ namespace {
 // Samples the totals at every whole second after `next` (atTime, not afterDelay: no drift).
 kj::Promise<void> sampleLoop(kj::Timer& timer, kj::TimePoint next, DecisionService::Impl& impl, ConsoleState& state) {
   return timer.atTime(next).then([&timer, next, &impl, &state] {
-    state.series().sample(systemNowMs(), totalsOf(impl.observer));
+    state.series().sample(engine::wallClockMs(), totalsOf(impl.observer));
     return sampleLoop(timer, next + 1 * kj::SECONDS, impl, state);
   });
 }
@@ -483,7 +480,7 @@ std::unique_ptr<ConsoleLoop, ConsoleLoopDeleter> listenConsole(DecisionService::
   loop->service = kj::heap<ConsoleHttp>(impl, *impl.console, *loop->table, ids);
   loop->server = kj::heap<kj::HttpServer>(timer, *loop->table, *loop->service);
   loop->listenTask = loop->server->listenHttp(*loop->listener).eagerlyEvaluate([&impl](kj::Exception&& e) { impl.taskFailed(kj::mv(e)); });
-  impl.console->series().sample(systemNowMs(), totalsOf(impl.observer));  // the baseline
+  impl.console->series().sample(engine::wallClockMs(), totalsOf(impl.observer));  // the baseline
   loop->tasks.add(sampleLoop(timer, timer.now() + 1 * kj::SECONDS, impl, *impl.console));
   return loop;
 }

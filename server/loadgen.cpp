@@ -14,17 +14,13 @@
 
 #include "compiler/errors.h"
 #include "compiler/evaluator.h"
+#include "engine/wall_clock.h"
 #include "server/client.h"
 
 namespace govmesh::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t unixNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Slots signed longer ago than this are re-signed before they are sent: the node's window is
 // ±30 s, and a margin covers the time a call spends queued.
@@ -380,7 +376,7 @@ void Run::prefill(size_t poolSize, uint64_t seed) {
         RequestFactory f(set_, seed + 1 + t, sign);
         for (size_t i = t; i < poolSize; i += threads) {
           if (i >= minSlots && (filled[t] & 255) == 0 && Clock::now() > deadline) break;
-          int64_t now = unixNowNs();
+          int64_t now = engine::wallClockNs();
           meta_[i].origin = f.draw(now);
           meta_[i].signedAtNs = now;
           f.makeHonest(meta_[i].origin, now, pool_[i]);
@@ -572,7 +568,7 @@ LoadReport Run::go() {
   }
 
   uint64_t seed = o.seed;
-  if (seed == 0) seed = std::random_device{}() * uint64_t{0x9e3779b97f4a7c15} ^ static_cast<uint64_t>(unixNowNs());
+  if (seed == 0) seed = std::random_device{}() * uint64_t{0x9e3779b97f4a7c15} ^ static_cast<uint64_t>(engine::wallClockNs());
   // Pool size: the whole run at a rate (up to poolLimit), an estimate with --max; unsigned
   // requests are cheap to refresh, so a small ring suffices. At least two windows of calls, so
   // that a slot is never rewritten while its call is in flight.
@@ -609,7 +605,7 @@ LoadReport Run::go() {
     }
     size_t first = (callSeq % callsPerPool) * o.batch;
     bool wrapped = callSeq >= callsPerPool;
-    int64_t unixNow = unixNowNs();
+    int64_t unixNow = engine::wallClockNs();
     for (size_t i = first; i < first + o.batch; ++i) {
       prepareSlot(i, wrapped, unixNow);
       if (meta_[i].kind != TamperKind::kNone) {

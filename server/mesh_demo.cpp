@@ -23,6 +23,7 @@
 #include "engine/lineage.h"
 #include "engine/request.h"
 #include "engine/sync_lease.h"
+#include "engine/wall_clock.h"
 #include "server/client.h"
 #include "server/etcd_client.h"
 #include "server/etcd_cluster.h"
@@ -36,10 +37,6 @@ namespace govmesh::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 void sleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
@@ -75,7 +72,7 @@ std::string makeBundle(const Keys& keys, uint64_t revision, size_t padBytes) {
   for (size_t n = 0; n < padBytes; n += line.size()) src.policyText += line;
   src.policyFileName = "mesh.cedar";
   src.keys.push_back({"alice", keys.alice.publicKey, cedar::EntityUid{"Workload", "alice"}, std::nullopt});
-  const int64_t now = nowMs();
+  const int64_t now = engine::wallClockMs();
   engine::Bundle b = engine::compileBundle(src, revision, now - 1000, now + 3600 * 1000);
   return engine::signBundle(engine::writeUnsignedBundle(b), keys.authority.privatePem, "mesh.bundle", "authority.key");
 }
@@ -123,14 +120,14 @@ void runTraffic(Node& n, const Keys& keys, int64_t intervalMs) {
     r.resource = {"Service", "payments"};
     r.context = cedar::Value::record({{"zone", cedar::Value::string("eu-1")}});
     r.keyId = "alice";
-    r.timestampNs = nowMs() * 1'000'000;
+    r.timestampNs = engine::wallClockMs() * 1'000'000;
     for (size_t i = 0; i < r.nonce.size(); i += 8) {
       const uint64_t x = rng();
       std::memcpy(r.nonce.data() + i, &x, std::min<size_t>(8, r.nonce.size() - i));
     }
     engine::signRequest(r, keys.alice.privatePem);
     Answer a;
-    a.sentMs = nowMs();
+    a.sentMs = engine::wallClockMs();
     try {
       if (!client) client = DecisionClient::connect(address);
       std::vector<engine::Decision> d = client->authorize({r});
@@ -140,7 +137,7 @@ void runTraffic(Node& n, const Keys& keys, int64_t intervalMs) {
       a.error = true;
       client.reset();
     }
-    a.doneMs = nowMs();
+    a.doneMs = engine::wallClockMs();
     {
       std::lock_guard lock(n.mu);
       n.answers.push_back(a);
@@ -271,7 +268,7 @@ class Scenario {
   // Publishes a valid bundle of `revision`; returns the publish start time.
   int64_t publish(uint64_t revision, bool record) {
     const std::string bytes = bundleFor(revision);
-    const int64_t t0 = nowMs();
+    const int64_t t0 = engine::wallClockMs();
     mesh::PublishResult pr = mesh::publishBundle(*publisher_, bytes, publishOptions_);
     if (record) published_.insert({pr.pointer.revision, pr.pointer.digestHex, static_cast<uint64_t>(pr.etcdRevision)});
     r_.bundleBytes = pr.pointer.size;
@@ -334,10 +331,10 @@ class Scenario {
     }
     // And they keep serving the revision before it.
     sleepMs(300);
-    const int64_t t = nowMs();
+    const int64_t t = engine::wallClockMs();
     sleepMs(300);
     for (auto& n : nodes_) {
-      const auto answers = n->answersBetween(t, nowMs());
+      const auto answers = n->answersBetween(t, engine::wallClockMs());
       if (std::none_of(answers.begin(), answers.end(), [](const Answer& a) { return a.allow; })) {
         all = false;
         fail(n->id + " stopped serving after the tampered bundle");
@@ -349,7 +346,7 @@ class Scenario {
 
   void partitionPhase() {
     Node& cut = *nodes_.back();
-    const int64_t tCut = nowMs();
+    const int64_t tCut = engine::wallClockMs();
     for (auto& p : cut.proxies) p->cut();
     say(cut.id + " cut off from etcd");
     // A revision published during the partition reaches the others only.
@@ -361,10 +358,10 @@ class Scenario {
         othersOk = false;
         fail(nodes_[i]->id + " did not take revision " + std::to_string(rev) + " published during the partition");
       }
-    sleepMs(std::max<int64_t>(0, tCut + o_.syncTimeoutMs + 1500 - nowMs()));
+    sleepMs(std::max<int64_t>(0, tCut + o_.syncTimeoutMs + 1500 - engine::wallClockMs()));
     // After the timeout (plus a batch's slack) the cut node must deny, and deny stale.
     const int64_t deadline = tCut + o_.syncTimeoutMs + 100;
-    const auto after = cut.answersBetween(deadline, nowMs());
+    const auto after = cut.answersBetween(deadline, engine::wallClockMs());
     const size_t allows = static_cast<size_t>(std::count_if(after.begin(), after.end(), [](const Answer& a) { return a.allow; }));
     const size_t stale = static_cast<size_t>(
         std::count_if(after.begin(), after.end(), [](const Answer& a) { return a.code == engine::DenyCode::kPolicyStale; }));
@@ -373,7 +370,7 @@ class Scenario {
       fail(cut.id + " partitioned: " + std::to_string(allows) + " allows and " + std::to_string(stale) + " stale denies after its sync timeout");
     r_.allowsUnderUnverified += allows;
     for (size_t i = 0; i + 1 < nodes_.size(); ++i) {
-      const auto a = nodes_[i]->answersBetween(tCut, nowMs());
+      const auto a = nodes_[i]->answersBetween(tCut, engine::wallClockMs());
       if (a.empty() || std::any_of(a.begin(), a.end(), [](const Answer& x) { return !x.allow; })) {
         othersOk = false;
         fail(nodes_[i]->id + " did not keep serving while " + cut.id + " was partitioned");
@@ -395,7 +392,7 @@ class Scenario {
       fail("no etcd leader before the leader kill");
       return;
     }
-    const int64_t tKill = nowMs();
+    const int64_t tKill = engine::wallClockMs();
     cluster_->kill(*leader);
     say("etcd leader (member " + std::to_string(*leader) + ") killed");
     const std::optional<size_t> next = cluster_->waitForLeader(std::chrono::milliseconds(10000), *leader);
@@ -410,9 +407,9 @@ class Scenario {
           fail(n->id + " did not take revision " + std::to_string(rev) + " after the leader kill");
         }
     }
-    sleepMs(std::max<int64_t>(0, tKill + o_.syncTimeoutMs + 500 - nowMs()));
+    sleepMs(std::max<int64_t>(0, tKill + o_.syncTimeoutMs + 500 - engine::wallClockMs()));
     for (auto& n : nodes_) {
-      const auto a = n->answersBetween(tKill, nowMs());
+      const auto a = n->answersBetween(tKill, engine::wallClockMs());
       const size_t denied = static_cast<size_t>(std::count_if(a.begin(), a.end(), [](const Answer& x) { return !x.allow; }));
       if (a.empty() || denied > 0) {
         survived = false;
@@ -424,14 +421,14 @@ class Scenario {
 
     // A second member down: no quorum, so no node can be sure any more.
     size_t second = (*leader + 1) % cluster_->size();
-    const int64_t tLoss = nowMs();
+    const int64_t tLoss = engine::wallClockMs();
     cluster_->kill(second);
     say("a second etcd member (" + std::to_string(second) + ") killed: no quorum");
     sleepMs(o_.syncTimeoutMs + 1500);
     const int64_t deadline = tLoss + o_.syncTimeoutMs + 100;
     bool denied = true;
     for (auto& n : nodes_) {
-      const auto a = n->answersBetween(deadline, nowMs());
+      const auto a = n->answersBetween(deadline, engine::wallClockMs());
       const size_t allows = static_cast<size_t>(std::count_if(a.begin(), a.end(), [](const Answer& x) { return x.allow; }));
       r_.allowsUnderUnverified += allows;
       if (a.empty() || allows > 0 || n->service->bundles().state() != engine::BundleState::kStale) {

@@ -8,15 +8,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/wall_clock.h"
 #include "server/service.h"
 
 namespace govmesh::mesh {
 
 namespace {
-
-int64_t systemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // After a failed read the thread retries this often (a partitioned node keeps trying, so that it
 // serves again as soon as a quorum answers).
@@ -51,7 +48,7 @@ MeshNode::MeshNode(MeshNodeOptions options, server::DecisionService& service, st
   if (options_.endpoints.empty()) throw std::invalid_argument("mesh node: no etcd endpoint");
   if (options_.syncTimeoutMs <= 0) throw std::invalid_argument("mesh node: the sync timeout must be positive");
   if (options_.probeMs <= 0) options_.probeMs = std::max<int64_t>(options_.syncTimeoutMs / 4, 10);
-  if (!options_.clock) options_.clock = systemNowMs;
+  if (!options_.clock) options_.clock = engine::wallClockMs;
   etcd::ClientOptions co;
   co.endpoints = options_.endpoints;
   // A probe must fail well before the lease would lapse, so that the next one can try again.

@@ -15,15 +15,12 @@
 #include "compiler/parser.h"
 #include "engine/bundle.h"
 #include "engine/evaluator.h"
+#include "engine/wall_clock.h"
 #include "server/demo_data.h"
 
 using namespace govmesh;
 
 namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string annotationId(const cedar::Policy& p) {
   for (const cedar::Annotation& a : p.annotations)
@@ -33,7 +30,7 @@ std::string annotationId(const cedar::Policy& p) {
 
 // Builds the world once: key generation and compilation are the slow part.
 const server::DemoWorld& world() {
-  static const server::DemoWorld w = server::makeDemoWorld(nowMs(), 3'600'000, 7);
+  static const server::DemoWorld w = server::makeDemoWorld(engine::wallClockMs(), 3'600'000, 7);
   return w;
 }
 
@@ -81,11 +78,11 @@ TEST_CASE("demo world: the signed bundle verifies against the authority key only
   const server::DemoWorld& w = world();
   engine::Bundle b = engine::loadBundle(w.bundleBytes, {w.authority.publicKey}, "demo bundle");
   CHECK(b.revision == 7);
-  CHECK(engine::isFresh(b, nowMs()));
+  CHECK(engine::isFresh(b, engine::wallClockMs()));
   CHECK(b.schemaText);
   CHECK(b.keys.size() == w.workloads.size());
   for (const server::DemoWorkload& wl : w.workloads) {
-    const engine::WorkloadKey* k = engine::findWorkloadKey(b, wl.keyId, nowMs());
+    const engine::WorkloadKey* k = engine::findWorkloadKey(b, wl.keyId, engine::wallClockMs());
     REQUIRE_MESSAGE(k, wl.keyId);
     CHECK(k->publicKey == wl.key.publicKey);
     CHECK(cedar::toString(k->principal) == wl.principal);

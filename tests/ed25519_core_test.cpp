@@ -12,16 +12,13 @@
 
 #include "engine/ed25519_verify.h"
 #include "kernels/cuda/ed25519_core.h"
+#include "tests/support/hex.h"
 
 using namespace govmesh::kernels;
 
 namespace {
 
-std::vector<uint8_t> fromHex(const std::string& hex) {
-  std::vector<uint8_t> out(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-  return out;
-}
+using govmesh::testing::fromHex;
 
 std::vector<uint8_t> feBytes(const Fe& f) {
   std::vector<uint8_t> out(32);

@@ -15,6 +15,7 @@
 
 #include "kernels/cuda/ed25519_core.h"
 #include "kernels/simd/ed25519_ifma.h"
+#include "tests/support/hex.h"
 
 namespace {
 
@@ -22,11 +23,7 @@ using govmesh::kernels::Ed25519Prepared;
 
 const char* const kTestData = "../shared/testdata/crypto";
 
-std::vector<uint8_t> fromHex(const std::string& hex) {
-  std::vector<uint8_t> out(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-  return out;
-}
+using govmesh::testing::fromHex;
 
 /// One signature as received, with the verdict we expect where the test knows it.
 struct Case {

@@ -16,6 +16,7 @@
 #include "engine/ed25519_verify.h"
 #include "kernels/cuda/cuda_runtime_probe.h"
 #include "kernels/cuda/ed25519_cuda.h"
+#include "tests/support/hex.h"
 
 using namespace govmesh;
 
@@ -28,11 +29,7 @@ struct Case {
   std::string origin;  // for the report of a mismatch
 };
 
-std::vector<uint8_t> fromHex(const std::string& h) {
-  std::vector<uint8_t> out(h.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(std::stoul(h.substr(2 * i, 2), nullptr, 16));
-  return out;
-}
+using govmesh::testing::fromHex;
 
 std::string toHex(const std::vector<uint8_t>& b) {
   static const char* digits = "0123456789abcdef";

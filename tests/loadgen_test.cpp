@@ -11,6 +11,7 @@
 #include "compiler/errors.h"
 #include "engine/bundle.h"
 #include "engine/crypto_ed25519.h"
+#include "engine/wall_clock.h"
 #include "server/client.h"
 #include "server/loadgen.h"
 #include "server/service.h"
@@ -21,11 +22,6 @@ using namespace govmesh;
 using server::TamperKind;
 
 namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void writeText(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -57,7 +53,7 @@ struct Fixture {
     src.policyFileName = "policies.cedar";
     src.keys = {{"ci-1", ci.publicKey, {"Workload", "ci-bot"}, std::nullopt},
                 {"etl-1", etl.publicKey, {"Workload", "etl"}, std::nullopt}};
-    engine::Bundle b = engine::compileBundle(src, 1, nowMs(), nowMs() + 3'600'000);
+    engine::Bundle b = engine::compileBundle(src, 1, engine::wallClockMs(), engine::wallClockMs() + 3'600'000);
     std::string signedBytes = engine::signBundle(engine::writeUnsignedBundle(b), authority.privatePem, "b", "k");
     writeText(dir / "bundles/1.bundle", signedBytes);
     std::string bundleLine = withBundle ? R"("bundle": "bundles/1.bundle", "authority": "authority.pub",)" : "";
@@ -156,7 +152,7 @@ TEST_CASE("request factory: honest requests verify, each tamper kind breaks what
   Fixture f("factory");
   server::WorkloadSet set = server::loadWorkloads(f.dir.string());
   server::RequestFactory factory(set, 42, true);
-  int64_t now = nowMs() * 1'000'000;
+  int64_t now = engine::wallClockMs() * 1'000'000;
   std::set<std::string> nonces;
   size_t perWorkload[2] = {0, 0};
   for (int i = 0; i < 400; ++i) {
@@ -253,7 +249,7 @@ TEST_CASE("client: sync, async and status against a DecisionService") {
   auto svc = f.startService();
   server::WorkloadSet set = server::loadWorkloads(f.dir.string());
   server::RequestFactory factory(set, 1, true);
-  int64_t now = nowMs() * 1'000'000;
+  int64_t now = engine::wallClockMs() * 1'000'000;
   auto client = server::DecisionClient::connect("127.0.0.1:" + std::to_string(svc->port()));
   std::vector<engine::SignedRequest> reqs(3);
   factory.makeHonest({0, 0, 0}, now, reqs[0]);  // allowed

@@ -13,6 +13,7 @@
 #include "engine/crypto_ed25519.h"
 #include "engine/sha256_batch.h"
 #include "engine/sync_lease.h"
+#include "engine/wall_clock.h"
 #include "server/client.h"
 #include "server/etcd_client.h"
 #include "server/etcd_cluster.h"
@@ -26,10 +27,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 const crypto::Ed25519KeyPair& authority() {
   static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
   return k;
@@ -41,7 +38,7 @@ std::string bundle(uint64_t revision, size_t pad = 0, const crypto::Ed25519KeyPa
   src.policyText = "permit(principal, action == Action::\"read\", resource);\n// r" + std::to_string(revision) + "\n";
   for (size_t n = 0; n < pad; n += 64) src.policyText += "// " + std::string(60, 'x') + "\n";
   src.policyFileName = "t.cedar";
-  const int64_t now = nowMs();
+  const int64_t now = engine::wallClockMs();
   engine::Bundle b = engine::compileBundle(src, revision, now - 1000, now + 3600 * 1000);
   return engine::signBundle(engine::writeUnsignedBundle(b), signer.privatePem, "t.bundle", "a.key");
 }
@@ -248,13 +245,13 @@ TEST_CASE("mesh node: etcd gone means POLICY_STALE after the sync timeout; back 
   MeshedService m(cluster, 1000);
   REQUIRE(m.node->waitForRevision(1, 5000));
   REQUIRE(m.service->bundles().state() == engine::BundleState::kFresh);
-  const int64_t killed = nowMs();
+  const int64_t killed = engine::wallClockMs();
   cluster.kill(0);
   // Still serving right after (the lease runs from the last confirmation)...
   CHECK(m.lease->valid(killed));
   // ...and stale once the timeout has passed, on its own.
   CHECK(eventually([&] { return m.service->bundles().state() == engine::BundleState::kStale; }, 3000ms));
-  CHECK(nowMs() - killed <= 1000 + 1000);
+  CHECK(engine::wallClockMs() - killed <= 1000 + 1000);
   CHECK_FALSE(m.node->status().lastError.empty());
   const uint64_t rereads = m.node->status().rereads;
   cluster.restart(0);
@@ -271,7 +268,9 @@ TEST_CASE("mesh scenario: three etcd members, three nodes (govmesh mesh-demo)" *
   CHECK(r.etcdMembers == 3);
   CHECK(r.chunks > 1);
   CHECK(r.enforceMs.size() == 30);
-  CHECK(r.enforceP99 <= 1000);
+  // Correctness, not speed (the speed is what mesh-demo prints): a node that has not enforced a
+  // published revision within its sync timeout would have gone stale.
+  CHECK(r.enforceP99 <= o.syncTimeoutMs);
   CHECK(r.tamperedRefused);
   CHECK(r.partitionedNodeDenied);
   CHECK(r.othersServedDuringPartition);

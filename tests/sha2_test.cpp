@@ -17,6 +17,7 @@
 #include "kernels/cuda/sha256_core.h"
 #include "kernels/cuda/sha512_core.h"
 #include "kernels/simd/sha256_simd.h"
+#include "tests/support/hex.h"
 
 using namespace govmesh;
 using crypto::ByteView;
@@ -38,18 +39,7 @@ std::string toHex(const uint8_t* p, size_t n) {
   return s;
 }
 
-Bytes fromHex(const std::string& hex) {
-  auto nibble = [](char c) -> uint8_t {
-    if (c >= '0' && c <= '9') return static_cast<uint8_t>(c - '0');
-    if (c >= 'a' && c <= 'f') return static_cast<uint8_t>(c - 'a' + 10);
-    if (c >= 'A' && c <= 'F') return static_cast<uint8_t>(c - 'A' + 10);
-    FAIL("bad hex digit '" << c << "'");
-    return 0;
-  };
-  Bytes out(hex.size() / 2);
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<uint8_t>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
-  return out;
-}
+using govmesh::testing::fromHex;
 
 // The "Key = value" lines of a CAVP .rsp file, in order (CRLF and comments dropped).
 std::vector<std::pair<std::string, std::string>> readRsp(const std::string& name) {

@@ -26,6 +26,7 @@
 #include "compiler/extensions.h"
 #include "compiler/parser.h"
 #include "engine/bundle.h"
+#include "engine/wall_clock.h"
 #include "server/cli/commands.h"
 
 namespace govmesh::cli {
@@ -34,10 +35,6 @@ using cedar::InputError;
 using nlohmann::json;
 
 namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 cedar::EntityUid uidArg(const json& j, const std::string& where) {
   if (j.is_string()) return cedar::parseEntityUid(j.get<std::string>(), where);
@@ -137,7 +134,7 @@ int runInspect(const std::string& file) {
   }
   engine::Bundle b = engine::decodeBundleContent(env.content, file);
   engine::BundleCounts c = engine::countBundle(b);
-  int64_t now = nowMs();
+  int64_t now = engine::wallClockMs();
   std::cout << "revision:         " << b.revision << "\n"
             << "issued at:        " << engine::isoTime(b.issuedAtMs) << "\n"
             << "fresh until:      " << engine::isoTime(b.freshUntilMs) << (engine::isFresh(b, now) ? "" : "  (EXPIRED)") << "\n"
@@ -211,7 +208,7 @@ void addBundleCommands(CLI::App& app, int& exitCode) {
       }
       if (!a->keys.empty()) src.keys = parseKeys(a->keys);
       if (!a->links.empty()) src.links = parseLinks(a->links);
-      int64_t now = nowMs();
+      int64_t now = engine::wallClockMs();
       if (ttl->ms > INT64_MAX - now) throw InputError("--ttl", {}, "duration too long");
       engine::Bundle b = engine::compileBundle(src, a->revision, now, now + ttl->ms);
       cedar::writeFileAtomic(a->out, engine::writeUnsignedBundle(b), 0644);
@@ -262,7 +259,7 @@ void addBundleCommands(CLI::App& app, int& exitCode) {
       std::string signer = signerOf(engine::readEnvelope(bytes, a->bundle));
       std::cout << "OK: " << a->bundle << ": revision " << b.revision << ", signed by " << signer << ", "
                 << b.table.policies.size() << " policies\n";
-      if (engine::isFresh(b, nowMs())) {
+      if (engine::isFresh(b, engine::wallClockMs())) {
         std::cout << "fresh until " << engine::isoTime(b.freshUntilMs) << "\n";
         exitCode = 0;
       } else {

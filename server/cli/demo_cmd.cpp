@@ -36,6 +36,7 @@
 #include <system_error>
 
 #include "compiler/errors.h"
+#include "engine/wall_clock.h"
 #include "server/cli/commands.h"
 #include "server/demo_data.h"
 #include "server/loadgen.h"
@@ -57,10 +58,6 @@ struct DemoArgs {
 
 // The console address --console gives when it has no value.
 constexpr const char* kDefaultConsole = "127.0.0.1:8080";
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // A private temporary directory, removed with everything in it when the demo ends (also on an
 // exception), unless the user asked to keep the files.
@@ -104,7 +101,7 @@ int runDemo(const DemoArgs& a) {
   // 1-3. Keys, the governance world, its bundle compiled and signed: fresh for an hour, or for
   // the whole run when longer, so that a long demo never turns POLICY_STALE halfway.
   int64_t ttlMs = std::max<int64_t>(int64_t{3600} * 1000, static_cast<int64_t>(a.seconds * 1000) + int64_t{600} * 1000);
-  server::DemoWorld world = server::makeDemoWorld(nowMs(), ttlMs);
+  server::DemoWorld world = server::makeDemoWorld(engine::wallClockMs(), ttlMs);
   size_t templates = 0;
   for (const server::DemoWorkload& w : world.workloads) templates += w.requests.size();
 
