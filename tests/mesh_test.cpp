@@ -268,9 +268,8 @@ TEST_CASE("mesh scenario: three etcd members, three nodes (govmesh mesh-demo)" *
   CHECK(r.etcdMembers == 3);
   CHECK(r.chunks > 1);
   CHECK(r.enforceMs.size() == 30);
-  // Correctness, not speed (the speed is what mesh-demo prints): a node that has not enforced a
-  // published revision within its sync timeout would have gone stale.
-  CHECK(r.enforceP99 <= o.syncTimeoutMs);
+  // The bound (runMeshDemo fails the run above it too; mesh-demo prints the p50/p99).
+  CHECK(r.enforceP99 <= 1000);
   CHECK(r.tamperedRefused);
   CHECK(r.partitionedNodeDenied);
   CHECK(r.othersServedDuringPartition);
