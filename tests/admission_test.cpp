@@ -9,26 +9,20 @@
 #include <thread>
 
 #include "engine/crypto_ed25519.h"
+#include "tests/support/service_fixture.h"
 
 using namespace govmesh;
 using namespace govmesh::engine;
+using namespace govmesh::testing;
 
 namespace {
 
-constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kStart = int64_t{1'800'000'000} * kSecond;  // 2027-01-15, in Unix ns
-
+// kSecond, kStart (2027-01-15, in Unix ns), aliceKey() and uid() come from the shared fixture.
 // Keys are slow to generate; every test shares these.
-const crypto::Ed25519KeyPair& aliceKey() {
-  static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
-  return k;
-}
 const crypto::Ed25519KeyPair& bobKey() {
   static const crypto::Ed25519KeyPair k = crypto::generateEd25519();
   return k;
 }
-
-cedar::EntityUid uid(std::string type, std::string id) { return {std::move(type), std::move(id)}; }
 
 // A fake clock and a bundle with keys "alice" (Workload::"alice"), "bob" (Workload::"bob") and
 // "retired" (expired at kStart), fresh for an hour.

@@ -65,10 +65,10 @@ void requireRefused(BundleManager& m, const engine::LoadOutcome& o, LoadRefusal 
   CHECK(m.active()->revision == activeRevision);
 }
 
-struct TempDir {
+struct BundleDir {
   fs::path path = fs::temp_directory_path() / ("govmesh_bundle_manager_test_" + std::to_string(std::random_device{}()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
+  BundleDir() { fs::create_directories(path); }
+  ~BundleDir() {
     std::error_code ec;
     fs::remove_all(path, ec);
   }
@@ -198,7 +198,7 @@ TEST_CASE("tampered, untrusted, unsigned and malformed bundles are refused; the 
 
 TEST_CASE("not a bundle: random bytes, empty input, missing, empty and unreadable files") {
   Node n;
-  TempDir dir;
+  BundleDir dir;
   std::mt19937 rng(7);
   std::string random(4096, '\0');
   for (char& c : random) c = static_cast<char>(rng());

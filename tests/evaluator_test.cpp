@@ -12,7 +12,7 @@ using namespace govmesh::cedar;
 
 namespace {
 
-const char* kEntities = R"([
+const char* kEvalEntities = R"([
   {"uid": {"type": "User", "id": "alice"}, "attrs": {"age": 30, "tags": ["a", "b"], "boss": {"__entity": {"type": "User", "id": "bob"}}},
    "parents": [{"type": "Group", "id": "eng"}], "tags": {"level": 3}},
   {"uid": {"type": "User", "id": "bob"}, "attrs": {}, "parents": []},
@@ -22,7 +22,7 @@ const char* kEntities = R"([
 ])";
 
 struct Fixture {
-  EntityStore store = parseEntitiesJson(kEntities, "test-entities", nullptr);
+  EntityStore store = parseEntitiesJson(kEvalEntities, "test-entities", nullptr);
   Request req{EntityUid{"User", "alice"}, EntityUid{"Action", "view"}, EntityUid{"Doc", "d"},
               Value::record({{"n", Value::integer(5)}, {"s", Value::string("hello")}})};
 
@@ -118,7 +118,7 @@ TEST_CASE_FIXTURE(Fixture, "unknown() is accepted and errors, unless short-circu
 }
 
 TEST_CASE("authorize: forbid wins, default deny, errors skipped and reported") {
-  EntityStore store = parseEntitiesJson(kEntities, "test-entities", nullptr);
+  EntityStore store = parseEntitiesJson(kEvalEntities, "test-entities", nullptr);
   Request req{EntityUid{"User", "alice"}, EntityUid{"Action", "view"}, EntityUid{"Doc", "d"}, Value::record({})};
   auto run = [&](const char* text) { return authorize(parsePolicies(text, "p.cedar").policies, req, store); };
 

@@ -28,7 +28,7 @@ namespace wire = server::wire;
 
 namespace {
 
-SignedRequest richRequest() {
+SignedRequest richWireRequest() {
   SignedRequest r;
   r.principal = {"Workload", std::string("bot\0id", 6)};  // a NUL inside an id survives
   r.action = {"Acme::Action", "deploy"};
@@ -91,7 +91,7 @@ struct WireRequest {
   capnp::MallocMessageBuilder mb;
   wire::Request::Builder root;
   WireRequest() : root(mb.initRoot<wire::Request>()) {
-    SignedRequest r = richRequest();
+    SignedRequest r = richWireRequest();
     r.context = Value::record({{"a", Value::integer(1)}});
     REQUIRE(server::encodeRequest(r, root).ok());
   }
@@ -128,7 +128,7 @@ engine::Bundle internBundle() {
 }  // namespace
 
 TEST_CASE("requests round-trip through the wire: every value kind, nesting, extensions") {
-  const SignedRequest r = richRequest();
+  const SignedRequest r = richWireRequest();
   const DecodedRequest d = fromWords(toWords(r));
   INFO("reason: " << d.reason);
   REQUIRE(d.ok());
@@ -184,7 +184,7 @@ TEST_CASE("requests round-trip through the wire: every value kind, nesting, exte
 
 TEST_CASE("a client's signature verifies after the wire round trip, and only for what was signed") {
   const crypto::Ed25519KeyPair key = crypto::generateEd25519();
-  SignedRequest r = richRequest();
+  SignedRequest r = richWireRequest();
   engine::signRequest(r, key.privatePem);
   const engine::Bundle b = internBundle();
   for (const engine::Bundle* intern : {static_cast<const engine::Bundle*>(nullptr), &b}) {
@@ -197,7 +197,7 @@ TEST_CASE("a client's signature verifies after the wire round trip, and only for
   {
     capnp::MallocMessageBuilder mb;
     auto root = mb.initRoot<wire::Request>();
-    SignedRequest small = richRequest();
+    SignedRequest small = richWireRequest();
     small.context = Value::record({{"a", Value::integer(1)}, {"b", Value::set({Value::string("x"), Value::string("y")})}});
     engine::signRequest(small, key.privatePem);
     REQUIRE(server::encodeRequest(small, root).ok());
@@ -402,7 +402,7 @@ TEST_CASE("malformed requests are MALFORMED with a reason, never an exception") 
 }
 
 TEST_CASE("corrupted wire bytes never throw out of decodeRequest") {
-  SignedRequest r = richRequest();
+  SignedRequest r = richWireRequest();
   r.payloadDigest = crypto::sha256("x");
   const auto words = toWords(r);
   const auto bytes = words.asBytes();
@@ -445,7 +445,7 @@ TEST_CASE("corrupted wire bytes never throw out of decodeRequest") {
 TEST_CASE("decodeRequests answers each request of a batch on its own") {
   capnp::MallocMessageBuilder mb;
   auto list = mb.initRoot<capnp::AnyPointer>().initAs<capnp::List<wire::Request>>(3);
-  SignedRequest r = richRequest();
+  SignedRequest r = richWireRequest();
   REQUIRE(server::encodeRequest(r, list[0]).ok());
   REQUIRE(server::encodeRequest(r, list[1]).ok());
   const uint8_t shortNonce[3] = {1, 2, 3};
@@ -461,7 +461,7 @@ TEST_CASE("decodeRequests answers each request of a batch on its own") {
 }
 
 TEST_CASE("encodeRequest refuses what the wire cannot carry") {
-  SignedRequest r = richRequest();
+  SignedRequest r = richWireRequest();
   capnp::MallocMessageBuilder mb;
   r.context = Value::record({{"far", Value::datetime({253402300800000})}});  // year 10000
   engine::ShapeCheck c = server::encodeRequest(r, mb.initRoot<wire::Request>());

@@ -15,7 +15,7 @@ using namespace govmesh::cedar;
 namespace {
 
 Schema text(const std::string& s) { return parseSchemaText(s, "test.cedarschema"); }
-Schema json(const std::string& s) { return parseSchemaJson(s, "test.json"); }
+Schema schemaJson(const std::string& s) { return parseSchemaJson(s, "test.json"); }
 
 /// The InputError a text schema raises (fails the test when it parses).
 InputError textError(const std::string& s) {
@@ -30,7 +30,7 @@ InputError textError(const std::string& s) {
 
 InputError jsonError(const std::string& s) {
   try {
-    json(s);
+    schemaJson(s);
   } catch (const InputError& e) {
     return e;
   }
@@ -291,7 +291,7 @@ TEST_CASE("schema text: nesting is limited") {
 }
 
 TEST_CASE("schema JSON: all type forms") {
-  Schema s = json(R"({
+  Schema s = schemaJson(R"({
     "": {
       "commonTypes": {
         "Ctx": { "type": "Record", "attributes": { "ok": { "type": "Boolean" } } }
@@ -395,7 +395,7 @@ TEST_CASE("schema: describe") {
   Schema s = text(R"(entity E { r: { a: Long, "b c"?: Set<E>, d: decimal }, e: {} };)");
   CHECK(describe(attr(s.findEntityType("E")->shape, "r")) == R"({ a: Long, "b c"?: Set<E>, d: decimal })");
   CHECK(describe(attr(s.findEntityType("E")->shape, "e")) == "{}");
-  Schema j = json(R"({"": {"entityTypes": {"E": {"shape": {"type": "Record", "attributes": {}, "additionalAttributes": true}}}, "actions": {}}})");
+  Schema j = schemaJson(R"({"": {"entityTypes": {"E": {"shape": {"type": "Record", "attributes": {}, "additionalAttributes": true}}}, "actions": {}}})");
   CHECK(describe(*j.findEntityType("E")->shape) == "{ ... }");
 }
 

@@ -43,11 +43,11 @@ const char* kPolicies =
 
 std::string bundleFile(uint64_t revision = 1) { return signedAliceBundle(kPolicies, revision); }
 
-SignedRequest request(const std::string& action, cedar::Value context) { return aliceRequest(action, std::move(context), kStart); }
-SignedRequest deployEu() { return request("deploy", euContext()); }
-SignedRequest deployDegraded() { return request("deploy", degradedContext()); }
-SignedRequest badSignature() {
-  SignedRequest r = deployEu();
+SignedRequest requestAtStart(const std::string& action, cedar::Value context) { return aliceRequest(action, std::move(context), kStart); }
+SignedRequest deployEuAtStart() { return requestAtStart("deploy", euContext()); }
+SignedRequest deployDegradedAtStart() { return requestAtStart("deploy", degradedContext()); }
+SignedRequest badSignatureAtStart() {
+  SignedRequest r = deployEuAtStart();
   r.signature[5] ^= 0x20;
   return r;
 }
@@ -112,9 +112,9 @@ TEST_CASE("service lineage: RPC decisions carry increasing lineageSeq; the log h
     svc.start();
     auto client = connect(svc);
     const std::vector<std::vector<SignedRequest>> calls = {
-        {deployEu()},
-        {deployEu(), deployDegraded(), request("read", cedar::Value::record({}))},
-        {badSignature(), deployEu()},
+        {deployEuAtStart()},
+        {deployEuAtStart(), deployDegradedAtStart(), requestAtStart("read", cedar::Value::record({}))},
+        {badSignatureAtStart(), deployEuAtStart()},
     };
     for (const auto& call : calls) {
       std::vector<Decision> ds = client->authorize(call);
@@ -184,7 +184,7 @@ TEST_CASE("service lineage: the timer signs checkpoints while serving; a restart
     REQUIRE(svc.offerBundle(bundleFile()).accepted);
     svc.start();
     auto client = connect(svc);
-    CHECK(client->authorize({deployEu(), deployEu()}).at(1).lineageSeq == 2);
+    CHECK(client->authorize({deployEuAtStart(), deployEuAtStart()}).at(1).lineageSeq == 2);
     // A checkpoint of size 2 appears within a few intervals, without shutdown.
     bool signedOne = false;
     for (int i = 0; i < 200 && !signedOne; ++i) {
@@ -200,7 +200,7 @@ TEST_CASE("service lineage: the timer signs checkpoints while serving; a restart
     CHECK(svc.lineageSize() == 2);
     svc.start();
     auto client = connect(svc);
-    CHECK(client->authorize({deployEu()}).at(0).lineageSeq == 3);
+    CHECK(client->authorize({deployEuAtStart()}).at(0).lineageSeq == 3);
   }
   CHECK(openReadOnly(dir.log())->latestCheckpoint()->checkpoint.size == 3);
 }
@@ -214,10 +214,10 @@ TEST_CASE("service lineage: each record names the bundle that decided it, across
     digest1 = svc.bundles().current()->digest;
     svc.start();
     auto client = connect(svc);
-    CHECK(client->authorize({deployEu()}).at(0).lineageSeq == 1);
+    CHECK(client->authorize({deployEuAtStart()}).at(0).lineageSeq == 1);
     REQUIRE(client->loadBundle(bundleFile(2)).ok);
     digest2 = svc.bundles().current()->digest;
-    CHECK(client->authorize({deployEu(), deployEu()}).at(1).lineageSeq == 3);
+    CHECK(client->authorize({deployEuAtStart(), deployEuAtStart()}).at(1).lineageSeq == 3);
   }
   REQUIRE(digest1 != digest2);
   auto recs = readAll(*openReadOnly(dir.log()));
@@ -253,11 +253,11 @@ TEST_CASE("service lineage: a failed write denies the batch LINEAGE_UNAVAILABLE;
   REQUIRE(svc.offerBundle(bundleFile()).accepted);
   svc.start();
   auto client = connect(svc);
-  CHECK(client->authorize({deployEu()}).at(0).lineageSeq == 1);
+  CHECK(client->authorize({deployEuAtStart()}).at(0).lineageSeq == 1);
 
   SUBCASE("a full disk: that batch is denied, the next one is recorded") {
     failWrites->store(true);
-    for (const Decision& d : client->authorize({deployEu(), deployEu(), deployDegraded()})) {
+    for (const Decision& d : client->authorize({deployEuAtStart(), deployEuAtStart(), deployDegradedAtStart()})) {
       CHECK_FALSE(d.allow);
       CHECK(d.code == DenyCode::kLineageUnavailable);
       CHECK(d.lineageSeq == 0);
@@ -266,7 +266,7 @@ TEST_CASE("service lineage: a failed write denies the batch LINEAGE_UNAVAILABLE;
     REQUIRE(svc.lineageError().has_value());
     CHECK(svc.lineageError()->find("no_space") != std::string::npos);
     failWrites->store(false);
-    const Decision d = client->authorize({deployEu()}).at(0);
+    const Decision d = client->authorize({deployEuAtStart()}).at(0);
     CHECK(d.allow);
     CHECK(d.lineageSeq == 2);  // the failed batch was rolled back
     CHECK_FALSE(svc.lineageError().has_value());
@@ -274,10 +274,10 @@ TEST_CASE("service lineage: a failed write denies the batch LINEAGE_UNAVAILABLE;
   }
   SUBCASE("a failed fdatasync: every later batch is denied until restart; status still answers") {
     failSyncs->store(true);
-    CHECK(client->authorize({deployEu()}).at(0).code == DenyCode::kLineageUnavailable);
+    CHECK(client->authorize({deployEuAtStart()}).at(0).code == DenyCode::kLineageUnavailable);
     failSyncs->store(false);
     for (int i = 0; i < 3; ++i) {
-      const Decision d = client->authorize({deployEu()}).at(0);
+      const Decision d = client->authorize({deployEuAtStart()}).at(0);
       CHECK_FALSE(d.allow);
       CHECK(d.code == DenyCode::kLineageUnavailable);
     }
@@ -301,7 +301,7 @@ TEST_CASE("service lineage: a log that cannot be opened denies everything; a bad
     CHECK(svc.lineageError()->find("locked") != std::string::npos);
     svc.start();
     auto client = connect(svc);
-    for (const Decision& d : client->authorize({deployEu(), deployDegraded()})) {
+    for (const Decision& d : client->authorize({deployEuAtStart(), deployDegradedAtStart()})) {
       CHECK_FALSE(d.allow);
       CHECK(d.code == DenyCode::kLineageUnavailable);
     }
