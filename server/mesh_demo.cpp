@@ -107,6 +107,22 @@ struct Node {
       if (a.sentMs >= fromMs && a.sentMs < toMs) out.push_back(a);
     return out;
   }
+  /// answersBetween() once every request sent before `toMs` has its answer: the client thread
+  /// sends one at a time, so an answer to a request sent at or after `toMs` settles the window.
+  /// (A slow answer is not a missing one; on a loaded machine a call can outlast a short window.)
+  /// Waits at most 10 s, then returns what there is.
+  std::vector<Answer> settledAnswers(int64_t fromMs, int64_t toMs) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        if (!answers.empty() && answers.back().sentMs >= toMs) break;
+      }
+      if (stopTraffic.load() || std::chrono::steady_clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return answersBetween(fromMs, toMs);
+  }
 };
 
 void runTraffic(Node& n, const Keys& keys, int64_t intervalMs) {
@@ -144,6 +160,25 @@ void runTraffic(Node& n, const Keys& keys, int64_t intervalMs) {
     }
     sleepMs(intervalMs);
   }
+}
+
+// "N answers: A allows, D denies (CODE xK, ...), E errors": what a node answered in a window.
+std::string answersSummary(const std::vector<Answer>& answers) {
+  size_t allows = 0, errors = 0;
+  std::map<std::string, size_t> codes;
+  for (const Answer& a : answers) {
+    if (a.error) ++errors;
+    else if (a.allow) ++allows;
+    else ++codes[std::string(engine::denyCodeName(a.code))];
+  }
+  std::string out = std::to_string(answers.size()) + " answers: " + std::to_string(allows) + " allows, " +
+                    std::to_string(answers.size() - allows - errors) + " denies";
+  if (!codes.empty()) {
+    out += " (";
+    for (auto it = codes.begin(); it != codes.end(); ++it) out += (it == codes.begin() ? "" : ", ") + it->first + " x" + std::to_string(it->second);
+    out += ")";
+  }
+  return out + ", " + std::to_string(errors) + " errors";
 }
 
 double percentile(std::vector<double> v, double p) {
@@ -334,10 +369,10 @@ class Scenario {
     const int64_t t = engine::wallClockMs();
     sleepMs(300);
     for (auto& n : nodes_) {
-      const auto answers = n->answersBetween(t, engine::wallClockMs());
+      const auto answers = n->settledAnswers(t, engine::wallClockMs());
       if (std::none_of(answers.begin(), answers.end(), [](const Answer& a) { return a.allow; })) {
         all = false;
-        fail(n->id + " stopped serving after the tampered bundle");
+        fail(n->id + " stopped serving after the tampered bundle: " + answersSummary(answers) + " in 300 ms");
       }
     }
     r_.tamperedRefused = all;
@@ -361,7 +396,7 @@ class Scenario {
     sleepMs(std::max<int64_t>(0, tCut + o_.syncTimeoutMs + 1500 - engine::wallClockMs()));
     // After the timeout (plus a batch's slack) the cut node must deny, and deny stale.
     const int64_t deadline = tCut + o_.syncTimeoutMs + 100;
-    const auto after = cut.answersBetween(deadline, engine::wallClockMs());
+    const auto after = cut.settledAnswers(deadline, engine::wallClockMs());
     const size_t allows = static_cast<size_t>(std::count_if(after.begin(), after.end(), [](const Answer& a) { return a.allow; }));
     const size_t stale = static_cast<size_t>(
         std::count_if(after.begin(), after.end(), [](const Answer& a) { return a.code == engine::DenyCode::kPolicyStale; }));
@@ -370,7 +405,7 @@ class Scenario {
       fail(cut.id + " partitioned: " + std::to_string(allows) + " allows and " + std::to_string(stale) + " stale denies after its sync timeout");
     r_.allowsUnderUnverified += allows;
     for (size_t i = 0; i + 1 < nodes_.size(); ++i) {
-      const auto a = nodes_[i]->answersBetween(tCut, engine::wallClockMs());
+      const auto a = nodes_[i]->settledAnswers(tCut, engine::wallClockMs());
       if (a.empty() || std::any_of(a.begin(), a.end(), [](const Answer& x) { return !x.allow; })) {
         othersOk = false;
         fail(nodes_[i]->id + " did not keep serving while " + cut.id + " was partitioned");
@@ -409,7 +444,7 @@ class Scenario {
     }
     sleepMs(std::max<int64_t>(0, tKill + o_.syncTimeoutMs + 500 - engine::wallClockMs()));
     for (auto& n : nodes_) {
-      const auto a = n->answersBetween(tKill, engine::wallClockMs());
+      const auto a = n->settledAnswers(tKill, engine::wallClockMs());
       const size_t denied = static_cast<size_t>(std::count_if(a.begin(), a.end(), [](const Answer& x) { return !x.allow; }));
       if (a.empty() || denied > 0) {
         survived = false;
@@ -428,7 +463,7 @@ class Scenario {
     const int64_t deadline = tLoss + o_.syncTimeoutMs + 100;
     bool denied = true;
     for (auto& n : nodes_) {
-      const auto a = n->answersBetween(deadline, engine::wallClockMs());
+      const auto a = n->settledAnswers(deadline, engine::wallClockMs());
       const size_t allows = static_cast<size_t>(std::count_if(a.begin(), a.end(), [](const Answer& x) { return x.allow; }));
       r_.allowsUnderUnverified += allows;
       if (a.empty() || allows > 0 || n->service->bundles().state() != engine::BundleState::kStale) {
