@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,10 @@ Sha256Digest sha256(std::string_view bytes);
 
 /// Lower-case hex of `bytes`.
 std::string toHex(std::string_view bytes);
+/// Lower-case hex of `bytes` (a digest, a key, a hash: any byte array).
+inline std::string toHex(std::span<const uint8_t> bytes) {
+  return toHex(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
 /// Standard base64 (RFC 4648, with padding) of `bytes`.
 std::string toBase64(std::string_view bytes);
 /// Decodes standard base64 (padding required, no whitespace); nullopt when malformed.

@@ -33,7 +33,7 @@ namespace {
 std::string hex(std::string_view bytes) { return crypto::toHex(bytes); }
 template <size_t N>
 std::string hex(const std::array<uint8_t, N>& a) {
-  return crypto::toHex(std::string_view(reinterpret_cast<const char*>(a.data()), a.size()));
+  return crypto::toHex(a);
 }
 
 // floor(ns / 1e6): a time before 1970 still lands in the millisecond that holds it.

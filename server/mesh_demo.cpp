@@ -522,7 +522,7 @@ class Scenario {
           }
           if (!rec->allow) continue;
           ++r_.allowsAudited;
-          const std::string digest = crypto::toHex(std::string_view(reinterpret_cast<const char*>(rec->bundleDigest.data()), rec->bundleDigest.size()));
+          const std::string digest = crypto::toHex(rec->bundleDigest);
           if (!rec->etcdRevision || !published_.count({rec->bundleRevision, digest, *rec->etcdRevision})) ++r_.allowsUnderUnverified;
         }
         return true;

@@ -233,10 +233,10 @@ void MeshNode::startWatch(int64_t fromRevision) {
 
 void MeshNode::probe() {
   const int64_t sent = now();
-  int64_t mod = 0, header = 0;
+  int64_t mod = 0;
   std::optional<ActivePointer> p;
   try {
-    p = readPointer(*client_, options_.prefix, &mod, &header);
+    p = readPointer(*client_, options_.prefix, &mod, nullptr);
   } catch (const std::exception& e) {
     setError(std::string("freshness probe: ") + e.what());
     std::lock_guard lock(mu_);
@@ -254,7 +254,6 @@ void MeshNode::probe() {
     lease_->expire();
     return;
   }
-  (void)header;
   if (!lease_->valid(now())) {
     // Lapsed: only a full re-read and re-verification brings the node back, and the watch
     // (which may hang on a stream cut off by the partition) starts afresh.

@@ -11,7 +11,6 @@
 #include "compiler/errors.h"
 #include "engine/bundle.h"
 #include "engine/crypto_ed25519.h"
-#include "engine/sha256_batch.h"
 
 namespace govmesh::mesh {
 
@@ -27,10 +26,7 @@ std::string padded(uint64_t n, int width) {
   return buf;
 }
 
-std::string sha256Hex(std::string_view bytes) {
-  const crypto::Sha256Digest d = crypto::sha256One(crypto::ByteView{reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
-  return crypto::toHex(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
-}
+std::string sha256Hex(std::string_view bytes) { return crypto::toHex(crypto::sha256(bytes)); }
 
 std::string bundlesRoot(const std::string& prefix) { return prefix + "/bundles/"; }
 

@@ -364,7 +364,7 @@ TEST_CASE("console proof: verifies in C++ (leaf, RFC 9162 path, signed checkpoin
     REQUIRE(decoded.has_value());
     CHECK(decoded->seq == seq);
     const lineage::Hash leaf = lineage::leafHash(*record);
-    CHECK(j["leaf_hash"] == crypto::toHex(std::string_view(reinterpret_cast<const char*>(leaf.data()), leaf.size())));
+    CHECK(j["leaf_hash"] == crypto::toHex(leaf));
     const uint64_t size = j["tree_size"];
     CHECK(size == 6);  // the view signed a checkpoint covering every record
     std::vector<lineage::Hash> path;
@@ -374,7 +374,7 @@ TEST_CASE("console proof: verifies in C++ (leaf, RFC 9162 path, signed checkpoin
 
     // The note is signed by the node key the JSON names, and its root is the JSON root.
     CHECK(j["node_key"]["public_key"] ==
-          crypto::toHex(std::string_view(reinterpret_cast<const char*>(nodeKey().publicKey.data()), nodeKey().publicKey.size())));
+          crypto::toHex(nodeKey().publicKey));
     auto verifier = lineage::NoteVerifier::fromKey(j["node_key"]["name"].get<std::string>(), nodeKey().publicKey);
     REQUIRE(verifier.has_value());
     char keyId[9];

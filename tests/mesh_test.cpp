@@ -11,7 +11,6 @@
 
 #include "engine/bundle.h"
 #include "engine/crypto_ed25519.h"
-#include "engine/sha256_batch.h"
 #include "engine/sync_lease.h"
 #include "engine/wall_clock.h"
 #include "server/client.h"
@@ -210,8 +209,7 @@ TEST_CASE("mesh node: a pointer whose chunks are missing is refused, and the nod
   p3.digestHex = crypto::toHex(engine::readEnvelope(three, "b3").digest);
   p3.size = three.size();
   p3.chunks = 1;
-  const crypto::Sha256Digest file = crypto::sha256One(crypto::ByteView{reinterpret_cast<const uint8_t*>(three.data()), three.size()});
-  p3.fileSha256 = crypto::toHex(std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
+  p3.fileSha256 = crypto::toHex(crypto::sha256(three));
   client->put(mesh::pointerKey(po.prefix), mesh::encodePointer(p3));
   CHECK(eventually([&] { return m.node->status().refusals >= 1; }));
   // Still serving revision 2 well past the sync timeout: etcd confirms what is published.
